@@ -1,0 +1,3 @@
+from imitate.cli import main
+
+raise SystemExit(main())
