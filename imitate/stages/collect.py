@@ -1,0 +1,214 @@
+"""Ask the teacher the seed questions; write collected.jsonl.
+
+Seeds (JSONL, CSV, Parquet, a folder of them, or a Hugging Face dataset) -> Orca-style system
+messages (prompts/system_prompts.yaml, chosen per seed by a seeded rule) -> an OpenAI-compatible
+teacher -> DIR/collected.jsonl, one record per answer.
+
+Without --teacher-url, the embedded teacher (SmolLM2-135M-Instruct under `transformers serve
+--continuous-batching`) is started on loopback and stopped at the end. Point at another teacher
+with --teacher-url URL --teacher-model NAME (key from OPENAI_API_KEY), or list several teachers
+in a --config file:  teachers: [{model: NAME, base_url: URL, api_key_env: VAR}, ...]
+
+Re-running the same command sends only what is missing: each request has a key hashed from its
+teacher, messages, parameters and sample index, and answers are appended as they arrive.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from imitate import config as config_mod
+from imitate.config import opt
+from imitate.errors import UserError
+from imitate.progress import Progress
+from imitate.prompts import choose_prompts, load_seeds, load_system_prompts
+from imitate.records import Appender, iter_jsonl, repair_torn_tail, write_json, write_jsonl
+from imitate.teacher.client import Client, RetryPolicy, Teacher
+from imitate.teacher.runner import Budget, Request, send_all
+from imitate.teacher.server import EMBEDDED_NAME, EmbeddedServer
+
+SHIPPED_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seeds.jsonl"
+
+
+@dataclass
+class Config:
+    seeds: str = opt(str(SHIPPED_SEEDS), "seed questions: a JSONL/CSV/Parquet file, a folder of them, "
+                     "or a Hugging Face dataset (saved folder or hub name)")
+    run: str = opt("runs/default", "run folder to write collected.jsonl and its companions into")
+    teacher_url: str | None = opt(None, "OpenAI-compatible base URL (e.g. http://host:8000/v1); "
+                                  "unset: start the embedded teacher on loopback")
+    teacher_model: str | None = opt(None, "model name to ask at --teacher-url")
+    concurrency: int = opt(8, "requests in flight at once")
+    samples: int = opt(1, "answers per (seed, system message), for self-consistency downstream")
+    prompts_per_seed: int = opt(1, "system messages each seed is asked with")
+    max_tokens: int = opt(384, "most tokens in one answer")
+    temperature: float = opt(0.7, "sampling temperature sent to the teacher")
+    limit: int | None = opt(None, "use only the first N seeds")
+    max_total_tokens: int | None = opt(None, "stop sending before prompt+completion tokens pass this")
+    dry_run: bool = opt(False, "print the number of requests and a token estimate; send nothing")
+    question_field: str = opt("question", "seed column holding the question")
+    category_field: str = opt("category", "seed column holding the category")
+    reference_field: str = opt("reference", "seed column holding a short verifiable answer")
+    split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
+    system_prompts: str | None = opt(None, "YAML file of system messages (default: prompts/system_prompts.yaml)")
+    prompt_seed: int = opt(0, "seed of the rule that assigns system messages to seeds")
+    timeout: float = opt(120.0, "seconds before one request times out (then it is retried)")
+    max_attempts: int = opt(6, "attempts per request, the first included")
+    teachers: list | None = None   # config file only: [{model, base_url, name, api_key_env}, ...]
+
+    def __post_init__(self):
+        for name in ("concurrency", "samples", "prompts_per_seed", "max_tokens", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise UserError("--limit must be at least 1")
+        if self.max_total_tokens is not None and self.max_total_tokens < 1:
+            raise UserError("--max-total-tokens must be at least 1")
+        if not 0 <= self.temperature <= 2:
+            raise UserError("--temperature must be between 0 and 2")
+        if self.teacher_url and not self.teacher_model:
+            raise UserError("--teacher-url needs --teacher-model (the model name to ask)")
+        if self.teachers is not None:
+            if self.teacher_url:
+                raise UserError("give teachers either in the config file or with --teacher-url, not both")
+            if not isinstance(self.teachers, list) or not self.teachers or not all(
+                    isinstance(t, dict) and t.get("model") for t in self.teachers):
+                raise UserError("`teachers` must be a list of mappings, each with a `model`")
+
+
+def teacher_list(cfg: Config) -> list[Teacher] | None:
+    """The remote teachers, or None for the embedded one."""
+    if cfg.teachers:
+        known = {"model", "base_url", "name", "api_key_env"}
+        for t in cfg.teachers:
+            if set(t) - known:
+                raise UserError(f"unknown teacher keys {sorted(set(t) - known)}; known: {sorted(known)}")
+        return [Teacher(**t) for t in cfg.teachers]
+    if cfg.teacher_url:
+        return [Teacher(model=cfg.teacher_model, base_url=cfg.teacher_url)]
+    return None
+
+
+def plan(cfg: Config, seeds: list[dict], teachers: list[Teacher]) -> list[Request]:
+    prompts = load_system_prompts(cfg.system_prompts)
+    params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
+    out = []
+    for seed in seeds:
+        for sp in choose_prompts(seed, prompts, n=cfg.prompts_per_seed, rng_seed=cfg.prompt_seed):
+            messages = [{"role": "system", "content": sp.text}, {"role": "user", "content": seed["question"]}]
+            for teacher in teachers:
+                for k in range(cfg.samples):
+                    out.append(Request(teacher, messages, params, k, meta={"seed": seed, "prompt_id": sp.id}))
+    return out
+
+
+def to_record(req: Request, ans) -> dict:
+    seed = req.meta["seed"]
+    rec = {"id": req.key, "seed_id": seed["id"], "category": seed.get("category", "general"),
+           "messages": req.messages + [{"role": "assistant", "content": ans.content}]}
+    if seed.get("reference") is not None:
+        rec["reference"] = seed["reference"]
+    if seed.get("language"):
+        rec["language"] = seed["language"]
+    rec.update({"sample": req.sample,
+                "teacher": {"model": req.teacher.label, "system_prompt_id": req.meta["prompt_id"],
+                            "params": req.params},
+                "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},
+                "finish_reason": ans.finish_reason,
+                "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return rec
+
+
+def done_keys(path: Path) -> set[str]:
+    """Keys already answered in `path`, after repairing a torn last line."""
+    if not path.exists():
+        return set()
+    repair_torn_tail(path)
+    return {rec["id"] for _, rec in iter_jsonl(path) if "id" in rec}
+
+
+def run(cfg: Config) -> int:
+    # Everything that can be wrong with the input is checked before DIR is touched.
+    seeds = load_seeds(cfg.seeds, question_field=cfg.question_field, category_field=cfg.category_field,
+                       reference_field=cfg.reference_field, split=cfg.split)
+    seeds = seeds[: cfg.limit] if cfg.limit else seeds
+    remote = teacher_list(cfg)
+    placeholder = [Teacher(model="embedded", name=EMBEDDED_NAME)]
+    requests = plan(cfg, seeds, remote or placeholder)
+    if cfg.dry_run:
+        return dry_run(requests)
+    run_dir = Path(cfg.run)
+    done = done_keys(run_dir / "collected.jsonl")
+    todo = [r for r in requests if r.key not in done]
+    print(f"{len(seeds)} seeds -> {len(requests)} requests; {len(requests) - len(todo)} already "
+          f"answered in {run_dir / 'collected.jsonl'}, {len(todo)} to send")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "collect_config.json", config_mod.to_dict(cfg))
+    if not todo:
+        print("nothing to send")
+        return 0
+    server = None
+    if remote is None:
+        print("teacher: the embedded SmolLM2-135M-Instruct (transformers serve, loopback); "
+              "use --teacher-url URL --teacher-model NAME for another")
+        server = EmbeddedServer(log_path=run_dir / "teacher_server.log")
+        embedded = server.start()
+        todo = [Request(embedded, r.messages, r.params, r.sample, r.meta) for r in todo]
+    else:
+        print("teachers: " + ", ".join(f"{t.label} at {t.base_url or 'api.openai.com'}" for t in remote))
+    try:
+        return asyncio.run(_collect(cfg, run_dir, todo, len(requests) - len(todo)))
+    finally:
+        if server:
+            server.stop()
+
+
+async def _collect(cfg: Config, run_dir: Path, todo: list[Request], skipped: int) -> int:
+    policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=cfg.timeout)
+    clients = {t.label: Client(t, policy) for t in {r.teacher.label: r.teacher for r in todo}.values()}
+    progress = Progress(len(todo), "collect")
+    t0 = time.time()
+    try:
+        with Appender(run_dir / "collected.jsonl") as out:
+            res = await send_all(todo, clients, out, to_record, cfg.concurrency,
+                                 Budget(cfg.max_total_tokens), progress)
+    finally:
+        progress.close()
+        for c in clients.values():
+            await c.close()
+    wall = time.time() - t0
+    failed = [{"id": r.key, "seed_id": r.meta["seed"]["id"], "teacher": r.teacher.label,
+               "messages": r.messages, "sample": r.sample, "error": err, "attempts": n}
+              for r, err, n in res.failed]
+    write_jsonl(run_dir / "failed.jsonl", failed)
+    stats = {"requests_total": len(todo) + skipped, "sent": res.succeeded + len(res.failed),
+             "succeeded": res.succeeded, "retries": res.retries, "failed": len(res.failed),
+             "skipped_existing": skipped, "prompt_tokens": res.prompt_tokens,
+             "completion_tokens": res.completion_tokens, "wall_s": round(wall, 2),
+             "completion_tokens_per_s": round(res.completion_tokens / wall, 2) if wall else 0.0,
+             "teachers": sorted(clients), "budget_stopped": res.budget_stopped}
+    write_json(run_dir / "collect_stats.json", stats)
+    print(f"collected {res.succeeded} answers in {wall:.1f}s ({stats['completion_tokens_per_s']} tok/s), "
+          f"{res.retries} retries, {len(res.failed)} failed -> {run_dir / 'collected.jsonl'}")
+    if res.budget_stopped:
+        print(f"stopped sending: the next request could pass --max-total-tokens {cfg.max_total_tokens}; "
+              f"re-run with a larger budget to send the rest")
+    if res.failed:
+        print(f"{len(res.failed)} requests failed for good (see {run_dir / 'failed.jsonl'}); "
+              "re-running sends them again")
+    if res.aborted:
+        print(f"error: stopped: {res.aborted}")
+        return 1
+    return 0
+
+
+def dry_run(requests: list[Request]) -> int:
+    b = Budget(None)
+    prompt = sum(b.estimate(r) - int(r.params["max_tokens"]) for r in requests)
+    completion = sum(int(r.params["max_tokens"]) for r in requests)
+    print(f"dry run: {len(requests)} requests; about {prompt} prompt tokens (estimated from bytes) "
+          f"and at most {completion} completion tokens; nothing sent")
+    return 0

@@ -1,0 +1,131 @@
+"""Send many chat requests with bounded concurrency, durably, within a token budget.
+
+Each answer becomes a record appended (and flushed) as soon as it completes, so a kill -9 loses
+at most the requests in flight. Callers skip requests whose key is already on disk, which is
+what makes a re-run send only what is missing.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from imitate.progress import Progress
+from imitate.records import Appender
+from imitate.teacher.client import AbortRun, Answer, Client, RequestFailed, Teacher
+
+
+@dataclass
+class Request:
+    teacher: Teacher
+    messages: list[dict]
+    params: dict
+    sample: int = 0
+    meta: dict = field(default_factory=dict)   # copied into the record (seed_id, category, ...)
+
+    @property
+    def key(self) -> str:
+        """Content hash of what is asked: teacher, messages, parameters and sample index."""
+        blob = json.dumps({"teacher": self.teacher.label, "messages": self.messages,
+                           "params": self.params, "sample": self.sample},
+                          sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+    def prompt_bytes(self) -> int:
+        return sum(len(m["content"].encode("utf-8")) for m in self.messages)
+
+
+class Budget:
+    """Stop sending before `cap` total tokens (prompt + completion) would be passed.
+
+    Each request reserves its estimated prompt tokens plus `max_tokens` (the worst case for its
+    answer); the reservation is replaced by the real usage when the answer comes. Prompt tokens
+    are estimated from UTF-8 bytes at the highest tokens-per-byte ratio seen so far (start 0.5),
+    plus 10%, so the estimate learns the teacher's tokenizer as answers arrive.
+    """
+
+    def __init__(self, cap: int | None):
+        self.cap = cap
+        self.spent = 0
+        self.reserved = 0
+        self.ratio = 0.5
+
+    def estimate(self, req: Request) -> int:
+        prompt = math.ceil(req.prompt_bytes() * self.ratio * 1.1) + 8 * len(req.messages)
+        return prompt + int(req.params.get("max_tokens") or 0)
+
+    def reserve(self, req: Request) -> int | None:
+        est = self.estimate(req)
+        if self.cap is not None and self.spent + self.reserved + est > self.cap:
+            return None
+        self.reserved += est
+        return est
+
+    def settle(self, est: int, req: Request, ans: Answer | None) -> None:
+        self.reserved -= est
+        if ans is not None:
+            self.spent += ans.prompt_tokens + ans.completion_tokens
+            if ans.prompt_tokens and req.prompt_bytes():
+                self.ratio = max(self.ratio, ans.prompt_tokens / req.prompt_bytes())
+
+
+@dataclass
+class Outcome:
+    succeeded: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failed: list = field(default_factory=list)   # (Request, error text, attempts)
+    aborted: str | None = None
+    budget_stopped: bool = False
+
+
+async def send_all(requests: list[Request], clients: dict[str, Client], out: Appender,
+                   to_record: Callable[[Request, Answer], dict], concurrency: int,
+                   budget: Budget, progress: Progress) -> Outcome:
+    """Send `requests` through `clients` (by teacher label); append one record per answer."""
+    res = Outcome()
+    pending = iter(requests)
+    stop = asyncio.Event()
+
+    def on_retry(_delay, _err):
+        res.retries += 1
+        progress.update(retries=1)
+
+    for c in clients.values():
+        c.on_retry = on_retry
+
+    async def worker():
+        while not stop.is_set():
+            req = next(pending, None)
+            if req is None:
+                return
+            est = budget.reserve(req)
+            if est is None:
+                res.budget_stopped = True
+                stop.set()
+                return
+            ans = None
+            try:
+                ans = await clients[req.teacher.label].chat(req.messages, req.params)
+            except RequestFailed as e:
+                res.failed.append((req, str(e), e.attempts))
+                progress.update(done=1, failures=1)
+            except AbortRun as e:
+                res.aborted = str(e)
+                res.failed.append((req, str(e), 1))
+                stop.set()
+            else:
+                out.write(to_record(req, ans))
+                res.succeeded += 1
+                res.prompt_tokens += ans.prompt_tokens
+                res.completion_tokens += ans.completion_tokens
+                progress.update(done=1, tokens=ans.completion_tokens)
+            finally:
+                budget.settle(est, req, ans)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    return res

@@ -1,0 +1,101 @@
+"""The embedded teacher: `transformers serve --continuous-batching` on a free loopback port.
+
+A real OpenAI-compatible server, so collect talks to it through the same client as to any
+remote teacher. Continuous batching matters on CPU too: about 88 generated tokens/s with 8
+concurrent requests against about 15 one at a time (shared/facts.md).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from imitate import embedded
+from imitate.errors import UserError
+from imitate.teacher.client import Teacher
+
+EMBEDDED_NAME = f"{embedded.MODEL_NAME} (embedded)"   # what records and request keys carry
+LAUNCH = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_command(model: Path, port: int, host: str = "127.0.0.1", batching: bool = True) -> list[str]:
+    cmd = [sys.executable, "-c", LAUNCH, "serve", str(model), "--host", host, "--port", str(port),
+           "--device", "cpu" if not _has_cuda() else "auto", "--log-level", "warning"]
+    return cmd + (["--continuous-batching"] if batching else [])
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path | None, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"the embedded teacher server exited with code {proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the embedded teacher server was not ready after {timeout:.0f}s")
+
+
+class EmbeddedServer:
+    """Context manager: start the server, wait for /health, give a Teacher, stop it on exit."""
+
+    def __init__(self, log_path: Path | None = None, port: int | None = None, host: str = "127.0.0.1"):
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.host = host
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Teacher:
+        model = embedded.model_dir()
+        url = f"http://{self.host}:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        env.pop("OPENAI_API_KEY", None)   # the server needs no key; keep it out of its environment
+        self.proc = subprocess.Popen(serve_command(model, self.port, self.host), stdout=log,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if log is not subprocess.DEVNULL:
+            log.close()
+        try:
+            wait_healthy(url, self.proc, self.log_path)
+        except RuntimeError as e:
+            self.stop()
+            raise UserError(str(e)) from None
+        return Teacher(model=str(model), base_url=url + "/v1", name=EMBEDDED_NAME)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self) -> Teacher:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

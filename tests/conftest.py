@@ -1,0 +1,28 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))   # tests/fault_server.py
+
+
+@pytest.fixture(scope="session")
+def embedded_teacher(tmp_path_factory):
+    """The real embedded server (transformers serve), started once per test session."""
+    from imitate.teacher.server import EmbeddedServer
+
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with EmbeddedServer(log_path=log) as teacher:
+        yield teacher
+
+
+def run_cli(*args, env=None, timeout=600, cwd=None):
+    """Run `python -m imitate ARGS` in a subprocess; return CompletedProcess (text)."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "imitate", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=cwd or ROOT)
