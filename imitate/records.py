@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -112,23 +113,23 @@ def write_json(path: str | Path, obj) -> None:
 
 class Appender:
     """Append records one line at a time, flushed to the OS at once (a kill -9 loses no
-    complete line) and fsynced every `sync_every` lines and on close."""
+    complete line), fsynced at most every `sync_every_s` seconds (against power loss; an fsync
+    costs milliseconds and would stall an event loop if done per line) and on close."""
 
-    def __init__(self, path: str | Path, sync_every: int = 64):
+    def __init__(self, path: str | Path, sync_every_s: float = 2.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repair_torn_tail(self.path)
         self._f = open(self.path, "a", encoding="utf-8")
-        self._sync_every = sync_every
-        self._pending = 0
+        self._sync_every_s = sync_every_s
+        self._last_sync = time.monotonic()
 
     def write(self, rec: dict) -> None:
         self._f.write(dumps(rec) + "\n")
         self._f.flush()
-        self._pending += 1
-        if self._pending >= self._sync_every:
+        if time.monotonic() - self._last_sync >= self._sync_every_s:
             os.fsync(self._f.fileno())
-            self._pending = 0
+            self._last_sync = time.monotonic()
 
     def close(self) -> None:
         if not self._f.closed:

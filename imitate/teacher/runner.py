@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from imitate.progress import Progress
@@ -26,7 +27,7 @@ class Request:
     sample: int = 0
     meta: dict = field(default_factory=dict)   # copied into the record (seed_id, category, ...)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Content hash of what is asked: teacher, messages, parameters and sample index."""
         blob = json.dumps({"teacher": self.teacher.label, "messages": self.messages,

@@ -1,0 +1,339 @@
+"""Seed questions and Orca-style system prompts: load them, tell question kinds apart, pair them.
+
+- `load_system_prompts` reads prompts/system_prompts.yaml (id, text, suits).
+- `question_kind` sorts a question into multiple_choice, short_answer or open.
+- `choose_prompts` picks the system prompts for one seed, deterministically and evenly.
+- `load_seeds` reads seed questions from JSONL, CSV, Parquet, a folder of those, a saved
+  Hugging Face dataset or a hub dataset name, and normalises them.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from imitate.errors import UserError
+from imitate.records import iter_jsonl
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+KINDS = ("any", "multiple_choice", "short_answer", "open")
+SEED_SUFFIXES = (".jsonl", ".csv", ".parquet")
+HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+
+@dataclass(frozen=True)
+class SystemPrompt:
+    """One system message and the seeds it suits (an empty tuple means: any)."""
+    id: str
+    text: str
+    categories: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- system prompts
+
+def _as_tuple(value, what: str, path, line) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise UserError(f"suits.{what} must be a list of names", path, line)
+    return tuple(v.strip() for v in value)
+
+
+def _prompt_from(item, path, line) -> SystemPrompt:
+    if not isinstance(item, dict):
+        raise UserError("each prompt must be a mapping with id, text and suits", path, line)
+    pid, text, suits = item.get("id"), item.get("text"), item.get("suits") or {}
+    if not isinstance(pid, str) or not pid.strip():
+        raise UserError("prompt has no id", path, line)
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"prompt {pid!r} has an empty text", path, line)
+    if not isinstance(suits, dict):
+        raise UserError(f"prompt {pid!r}: suits must be a mapping", path, line)
+    unknown = set(suits) - {"categories", "kinds", "languages"}
+    if unknown:
+        raise UserError(f"prompt {pid!r}: unknown suits key(s) {sorted(unknown)}; "
+                        "use categories, kinds, languages", path, line)
+    kinds = _as_tuple(suits.get("kinds"), "kinds", path, line)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise UserError(f"prompt {pid!r}: unknown kind(s) {bad}; known: {', '.join(KINDS)}", path, line)
+    return SystemPrompt(pid.strip(), text.strip(), _as_tuple(suits.get("categories"), "categories", path, line),
+                        kinds, _as_tuple(suits.get("languages"), "languages", path, line))
+
+
+def load_system_prompts(path: str | Path | None = None) -> list[SystemPrompt]:
+    """Read system prompts from YAML: a list, or a mapping with a `prompts` list.
+
+    Default: prompts/system_prompts.yaml of this repository. Raises UserError naming the file and
+    line for bad YAML, a missing id or text, an unknown kind or suits key, and duplicate ids.
+    """
+    path = Path(path) if path is not None else PROMPTS_DIR / "system_prompts.yaml"
+    if not path.is_file():
+        raise UserError("no such file", path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data, node = yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path,
+                        mark.line + 1 if mark else None) from None
+    if isinstance(data, dict):
+        data = data.get("prompts")
+        node = next((v for k, v in node.value if k.value == "prompts"), None)
+    if not isinstance(data, list) or not data:
+        raise UserError("expected a non-empty list of prompts (or a mapping with a `prompts` list)", path)
+    out, seen = [], {}
+    for item, item_node in zip(data, node.value):
+        line = item_node.start_mark.line + 1
+        p = _prompt_from(item, path, line)
+        if p.id in seen:
+            raise UserError(f"duplicate prompt id {p.id!r} (first at line {seen[p.id]})", path, line)
+        seen[p.id] = line
+        out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------- question kinds
+
+# An option line: "A) x", "(a) x", "A. x", "1) x", "(1) x" at the start of a line.
+_OPTION_LINE = re.compile(r"^\s*(?:\([A-Ha-h1-9]\)|[A-Ha-h][).]|[1-9]\))\s+\S", re.M)
+# Inline options: "A) x B) y" (or "(A) x (B) y") on one line.
+_INLINE = re.compile(r"(?:^|\s)\(?[Aa]\)\s*\S.*?\s\(?[Bb]\)\s*\S")
+_OPEN_EN = re.compile(r"\b(explain|describe|compare|contrast|discuss|why|write|summari[sz]e|how (?:do|does|"
+                      r"to|would|can|should)|what (?:are|should|would|could)|tips|advice|steps?|list)\b", re.I)
+_SHORT_EN = re.compile(r"(?:^|[.!?:,;]\s+)(?:(?:at|in|on|for|to|from|of) )?(what|which|who|whom|when|where|"
+                       r"how (?:many|much|long|old|far)|solve|simplify|calculate|compute)\b|\bgive the answer\b|"
+                       r"\banswer yes or no\b|\bin one word\b", re.I)
+_OPEN_KO = re.compile(r"설명|비교|써\s*주|작성|정리|알려\s*주|방법|이유|어떻게|(?:^|\s)왜(?=\s|\?|$)")
+_SHORT_KO = re.compile(r"무엇|뭔가요|누구|몇|얼마|언제|어디|무슨|며칠|어느")
+
+
+def is_korean(text: str) -> bool:
+    return bool(HANGUL.search(text))
+
+
+def question_kind(question: str) -> str:
+    """Sort a question into one of three kinds, by surface form only.
+
+    - "multiple_choice": at least two option lines ("A) ...", "(a) ...", "A. ...", "1) ...")
+      or inline options "A) x B) y".
+    - "short_answer": asks for one word, number or name: a question word that asks for a fact
+      (What, Which, Who, When, Where, How many/much/long, In what year, Solve, ...; in Korean
+      무엇, 누구, 몇, 얼마, 언제, 어디, 무슨, ...), no word that asks for an explanation (explain,
+      describe, compare, why, write, list, ...; 설명, 비교, 이유, 방법, ...), and at most 30 words.
+    - "open": everything else (explanations, comparisons, writing tasks).
+    """
+    q = question.strip()
+    if len(_OPTION_LINE.findall(q)) >= 2 or _INLINE.search(q):
+        return "multiple_choice"
+    if len(q.split()) > 30:
+        return "open"
+    if is_korean(q):
+        return "short_answer" if _SHORT_KO.search(q) and not _OPEN_KO.search(q) else "open"
+    return "short_answer" if _SHORT_EN.search(q) and not _OPEN_EN.search(q) else "open"
+
+
+# ---------------------------------------------------------------- pairing seeds with prompts
+
+def seed_language(seed: dict) -> str:
+    """The seed's `language`, else "ko" when the question has Hangul, else "en"."""
+    return seed.get("language") or ("ko" if is_korean(seed.get("question", "")) else "en")
+
+
+def _fits(p: SystemPrompt, category, kind, language) -> bool:
+    """Does `p` suit this seed? A None argument is not checked."""
+    return ((category is None or not p.categories or category in p.categories)
+            and (kind is None or not p.kinds or "any" in p.kinds or kind in p.kinds)
+            and (language is None or not p.languages or language in p.languages))
+
+
+def _weight(p: SystemPrompt) -> int:
+    """1 + the number of restricted suits fields: a prompt written for this kind of seed counts more."""
+    return 1 + bool(p.categories) + (p.kinds not in ((), ("any",))) + bool(p.languages)
+
+
+def choose_prompts(seed: dict, prompts: list[SystemPrompt], n: int = 1, rng_seed: int = 0) -> list[SystemPrompt]:
+    """Pick `n` distinct system prompts for one seed, deterministically.
+
+    Rule: the candidates are the prompts whose suits match the seed's category, kind
+    (`question_kind`) and language (`seed_language`). If none match (an unrestricted prompt always
+    matches, so only a file without one gets here), the match is relaxed: kind and language, then
+    language only, then every prompt.
+    Each candidate draws u in (0, 1) from sha256("rng_seed|seed key|prompt id"), the seed key being
+    its id, else its question. Candidates are ordered by u ** (1 / weight), highest first, and the
+    first n are taken (n is capped at the candidate count). The weight is 1 + the number of
+    restricted suits fields, so a prompt written for this kind of seed (mc_eliminate for multiple
+    choice) comes first more often than a general one; with equal weights this is plain hash order
+    (weighted sampling without replacement, Efraimidis and Spirakis).
+    A hash, unlike a shared random stream, gives each seed the same prompts whatever other seeds are
+    in the run and spreads prompts evenly over many seeds; change rng_seed for another draw.
+    """
+    if not prompts:
+        raise UserError("no system prompts to choose from")
+    if n < 1:
+        return []
+    kind = question_kind(seed.get("question", ""))
+    category, language = seed.get("category", "general"), seed_language(seed)
+    cands = ([p for p in prompts if _fits(p, category, kind, language)]
+             or [p for p in prompts if _fits(p, None, kind, language)]
+             or [p for p in prompts if _fits(p, None, None, language)] or list(prompts))
+    key = str(seed.get("id") or seed.get("question", ""))
+
+    def rank(p: SystemPrompt) -> float:
+        h = int(hashlib.sha256(f"{rng_seed}|{key}|{p.id}".encode("utf-8")).hexdigest()[:15], 16)
+        u = (h + 0.5) / 16 ** 15  # in (0, 1)
+        return u ** (1.0 / _weight(p))
+    return sorted(cands, key=rank, reverse=True)[:n]
+
+
+# ---------------------------------------------------------------- seed loading
+
+def _rows_csv(path: Path):
+    """(line, row) with line = row number + 1 (the header is line 1)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except UnicodeDecodeError as e:
+        raise UserError(f"bytes that are not UTF-8 (offset {e.start})", path) from None
+    except csv.Error as e:
+        raise UserError(f"invalid CSV: {e}", path) from None
+    return columns, [(i + 2, r) for i, r in enumerate(rows)]
+
+
+def _rows_parquet(path: Path):
+    """(row number, row), counting from 1."""
+    import pyarrow.parquet as pq
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        raise UserError(f"cannot read Parquet: {e}", path) from None
+    return table.column_names, list(enumerate(table.to_pylist(), start=1))
+
+
+def _rows_hf(ds, where, split: str):
+    from datasets import DatasetDict
+    if isinstance(ds, DatasetDict):
+        if split not in ds:
+            raise UserError(f"no split {split!r}; splits: {', '.join(ds)}", where)
+        ds = ds[split]
+    return ds.column_names, list(enumerate(ds, start=1))
+
+
+def _rows_from(path: Path, split: str):
+    """(columns or None, [(line, row)]) for one file or saved dataset folder."""
+    if path.is_dir():
+        from datasets import load_from_disk
+        try:
+            return _rows_hf(load_from_disk(str(path)), path, split)
+        except UserError:
+            raise
+        except Exception as e:
+            raise UserError(f"cannot load the saved dataset: {e}", path) from None
+    if path.suffix == ".jsonl":
+        return None, list(iter_jsonl(path))
+    if path.suffix == ".csv":
+        return _rows_csv(path)
+    if path.suffix == ".parquet":
+        return _rows_parquet(path)
+    raise UserError(f"unknown seed file type {path.suffix!r}; use {', '.join(SEED_SUFFIXES)}", path)
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def _sources(paths_or_name) -> list:
+    """Expand the argument into files and saved-dataset folders, or hub names (str)."""
+    items = paths_or_name if isinstance(paths_or_name, (list, tuple)) else [paths_or_name]
+    out = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir() and not _is_saved_dataset(p):
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in SEED_SUFFIXES)
+            if not files:
+                raise UserError(f"folder has no seed files ({', '.join(SEED_SUFFIXES)})", p)
+            out.extend(files)
+        elif p.exists():
+            out.append(p)
+        elif isinstance(item, str) and p.suffix not in SEED_SUFFIXES and not item.startswith((".", "/", "~")):
+            out.append(item)  # not a path: try it as a Hugging Face hub dataset name
+        else:
+            raise UserError("no such file or folder", p)
+    return out
+
+
+def _hub_rows(name: str, split: str):
+    from datasets import load_dataset
+    try:
+        ds = load_dataset(name, split=split)
+    except Exception as e:
+        raise UserError(f"not a file or folder, and loading it as a Hugging Face dataset failed: {e}",
+                        name) from None
+    return _rows_hf(ds, name, split)
+
+
+def _text(value) -> str:
+    """A cell as text: None and NaN become ''; 84 -> '84'; 84.0 -> '84'."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str = "id",
+               category_field: str = "category", reference_field: str = "reference",
+               language_field: str = "language", split: str = "train") -> list[dict]:
+    """Read seed questions and return [{id, question, category, reference?, language?}].
+
+    Sources: .jsonl, .csv, .parquet files; a folder of them (recursive, sorted); a folder written by
+    `datasets.Dataset.save_to_disk`; otherwise a hub dataset name for `datasets.load_dataset`.
+    id: the given one, else "s" + 12 hex chars of sha256(question). category defaults to "general";
+    reference (stringified) and language are left out when missing or empty.
+    Errors name the file and line (JSONL line, CSV row + 1, Parquet/dataset row from 1).
+    """
+    seeds, seen = [], {}
+    for src in _sources(paths_or_name):
+        columns, rows = _hub_rows(src, split) if isinstance(src, str) else _rows_from(src, split)
+        if columns is not None and question_field not in columns:
+            raise UserError(f"no column {question_field!r}; columns: {', '.join(map(str, columns))}", src)
+        if not rows:
+            raise UserError("no seeds in this file", src)
+        for line, row in rows:
+            seed = _normalize(row, line, src, question_field, id_field, category_field,
+                              reference_field, language_field)
+            if seed["id"] in seen:
+                raise UserError(f"duplicate id {seed['id']!r} (first at {seen[seed['id']]})", src, line)
+            seen[seed["id"]] = f"{src}:{line}"
+            seeds.append(seed)
+    return seeds
+
+
+def _normalize(row: dict, line, src, question_field, id_field, category_field,
+               reference_field, language_field) -> dict:
+    if question_field not in row:
+        raise UserError(f"no {question_field!r} field (fields: {', '.join(map(str, row))})", src, line)
+    raw = row[question_field]
+    if isinstance(raw, (dict, list)):
+        raise UserError(f"{question_field!r} must be text, got {type(raw).__name__}", src, line)
+    question = _text(raw)
+    if not question:
+        raise UserError(f"empty {question_field!r}", src, line)
+    sid = _text(row.get(id_field)) or "s" + hashlib.sha256(question.encode("utf-8")).hexdigest()[:12]
+    seed = {"id": sid, "question": question, "category": _text(row.get(category_field)) or "general"}
+    reference, language = _text(row.get(reference_field)), _text(row.get(language_field))
+    if reference:
+        seed["reference"] = reference
+    if language:
+        seed["language"] = language
+    return seed
