@@ -16,6 +16,8 @@ from typing import Iterable, Iterator
 from imitate.errors import UserError
 
 ROLES = ("system", "user", "assistant")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def iter_jsonl(path: str | Path, *, allow_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
@@ -84,6 +86,7 @@ def atomic_open(path: str | Path, mode: str = "w"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f

@@ -1,0 +1,107 @@
+"""Tables about a run folder (DataFrames), shown in the notebook and in report.html.
+
+Like the figures, each takes a RunData and raises NotRunYet when its stage has not run.
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from imitate.inspect.load import RunData
+
+COLLECT_KEYS = ["requests_total", "sent", "succeeded", "failed", "retries", "skipped_existing",
+                "prompt_tokens", "completion_tokens", "wall_s", "completion_tokens_per_s", "teachers",
+                "budget_stopped"]
+FINETUNE_KEYS = ["student", "train_records", "eval_records", "eval_loss_before", "eval_loss_after",
+                 "eval_ppl_before", "eval_ppl_after", "train_runtime_s", "train_tokens", "tokens_per_s",
+                 "max_steps", "steps", "kd"]
+
+
+def shorten(text, width: int = 300) -> str:
+    """One line of at most `width` characters, with an ellipsis where it was cut."""
+    text = " ".join(str(text).split()) if text is not None else ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _evidence(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def dropped_examples(run: RunData, per_reason: int = 3, width: int = 300) -> pd.DataFrame:
+    """The first `per_reason` dropped records of each drop reason (most frequent reason first),
+    with question, answer and evidence cut to `width` characters."""
+    run.need("dropped")
+    df = run.dropped.copy()
+    df["drop_reason"] = df["drop_reason"].fillna("(no reason)")
+    order = df["drop_reason"].value_counts().index
+    evidence = df["evidence"] if "evidence" in df else pd.Series([None] * len(df), index=df.index)
+    out = pd.DataFrame({
+        "drop_reason": df["drop_reason"], "category": df["category"], "language": df["language"],
+        "question": [shorten(q, width) for q in df["question"]],
+        "answer": [shorten(a, width) for a in df["answer"]],
+        "evidence": [shorten(_evidence(e), width) for e in evidence]})
+    parts = [out[out["drop_reason"] == r].head(per_reason) for r in order]
+    return pd.concat(parts, ignore_index=True) if parts else out.iloc[:0]
+
+
+def answer_length_table(run: RunData) -> pd.DataFrame:
+    """Per category: answers, median and 90th-percentile answer characters, mean words, for the
+    collected and kept sets (whichever are there)."""
+    run.need_any("collected", "kept")
+    parts = []
+    for name, df in (("collected", run.collected), ("kept", run.kept)):
+        if df is None:
+            continue
+        g = df.groupby("category")
+        parts.append(pd.DataFrame({"set": name, "answers": g.size(),
+                                   "median_chars": g["answer_chars"].median(),
+                                   "p90_chars": g["answer_chars"].quantile(0.9),
+                                   "mean_words": g["answer_words"].mean().round(1)}))
+    return pd.concat(parts).rename_axis("category").reset_index()
+
+
+def _summary(stats: dict, keys: list[str]) -> pd.DataFrame:
+    rows = [{"metric": k, "value": ", ".join(map(str, v)) if isinstance(v, list) else v}
+            for k, v in stats.items() if k in keys]
+    rows.sort(key=lambda r: keys.index(r["metric"]))
+    return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+def collect_summary(run: RunData) -> pd.DataFrame:
+    """Requests, retries, failures, teacher tokens and throughput from collect_stats.json."""
+    run.need("collect_stats")
+    return _summary(run.collect_stats, COLLECT_KEYS)
+
+
+def teacher_table(run: RunData) -> pd.DataFrame:
+    """Per teacher model: answers, prompt and completion tokens, mean completion tokens per answer."""
+    run.need("collected")
+    g = run.collected.groupby("teacher_model")
+    out = pd.DataFrame({"answers": g.size(), "prompt_tokens": g["prompt_tokens"].sum(),
+                        "completion_tokens": g["completion_tokens"].sum(),
+                        "mean_completion_tokens": g["completion_tokens"].mean().astype(float).round(1)})
+    if run.failed is not None and len(run.failed):
+        out["failed"] = run.failed.groupby("teacher_model").size().reindex(out.index).fillna(0).astype(int)
+    return out.rename_axis("teacher").reset_index()
+
+
+def failed_table(run: RunData, width: int = 160) -> pd.DataFrame:
+    """Requests that failed for good, grouped by teacher and error, most frequent first."""
+    run.need("failed")
+    df = run.failed
+    errors = df["error"] if "error" in df else pd.Series(["(no error given)"] * len(df), index=df.index)
+    out = pd.DataFrame({"teacher": df["teacher_model"], "error": [shorten(e, width) for e in errors]})
+    out = out.groupby(["teacher", "error"]).size().rename("requests").reset_index()
+    return out.sort_values("requests", ascending=False, kind="stable", ignore_index=True)
+
+
+def finetune_summary(run: RunData) -> pd.DataFrame:
+    """Student, records, held-out loss and perplexity before and after, speed, from finetune_stats.json."""
+    run.need("finetune_stats")
+    return _summary(run.finetune_stats, FINETUNE_KEYS)
+
+
+TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, finetune_summary]

@@ -1,0 +1,140 @@
+"""Write DIR/report.html: one self-contained page about a run folder, for people who don't open notebooks.
+
+The page holds the figures of notebooks/inspect_run.ipynb (drawn by imitate.inspect, embedded as
+base64 PNG) and its tables. A stage that has not run shows as a "not run yet" section. All record
+text is HTML-escaped. The page loads nothing from elsewhere, so it can be mailed or archived as is.
+
+    python -m imitate report --run runs/demo
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from imitate.config import opt, to_dict
+from imitate.errors import UserError
+from imitate.records import atomic_open, write_json
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+img { max-width: 100%; }
+table { border-collapse: collapse; font-size: .85em; margin: .8em 0; }
+th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+td { max-width: 28em; overflow-wrap: anywhere; }
+.missing { color: #8a5a00; background: #fff6e0; padding: .5em .8em; border-left: 4px solid #e0a000; }
+.error { color: #900; background: #fde; padding: .5em .8em; border-left: 4px solid #c00; }
+.meta { color: #666; }
+"""
+
+
+@dataclass
+class Config:
+    run: Path | None = opt(None, "run folder to report on (holds collected.jsonl, kept.jsonl, ...)")
+    out: Path | None = opt(None, "where to write the page; unset: RUN/report.html")
+    examples: int = opt(3, "dropped examples shown per drop reason")
+
+    def __post_init__(self):
+        if self.run is None:
+            raise UserError("--run is required: the run folder to report on")
+        self.run = Path(self.run)
+        if not self.run.exists():
+            raise UserError("run folder not found", self.run)
+        if not self.run.is_dir():
+            raise UserError("not a folder: --run takes the run folder", self.run)
+        self.out = Path(self.out) if self.out is not None else self.run / "report.html"
+        if self.examples < 0:
+            raise UserError(f"--examples must be 0 or more, got {self.examples}")
+
+
+def _sections(examples: int):
+    """(title, stage that writes the data, functions drawing it) in page order."""
+    from imitate import inspect as insp
+
+    def dropped(run):
+        return insp.dropped_examples(run, per_reason=examples)
+
+    dropped.__name__ = "dropped_examples"
+    return [
+        ("Records per category", "collect, filter", [insp.fig_categories, insp.category_counts]),
+        ("Drop reasons", "filter", [insp.fig_drop_reasons]),
+        (f"Dropped examples ({examples} per reason)", "filter", [dropped]),
+        ("Answer length per category", "collect, filter", [insp.fig_answer_length, insp.answer_length_table]),
+        ("Language mix", "collect, filter", [insp.fig_language_mix]),
+        ("Teacher usage and throughput", "collect",
+         [insp.fig_teacher_usage, insp.collect_summary, insp.teacher_table, insp.failed_table]),
+        ("Fine-tuning", "finetune", [insp.fig_loss_curve, insp.finetune_summary]),
+    ]
+
+
+def figure_html(fig, alt: str) -> str:
+    """The figure as an <img> holding its PNG inline (base64), so the page needs no other file."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def table_html(df) -> str:
+    """A DataFrame as an HTML table; pandas escapes every cell (escape=True)."""
+    return df.to_html(index=False, escape=True, na_rep="", border=0, float_format=lambda x: f"{x:.4g}")
+
+
+def item_html(fn, run) -> str:
+    """One figure or table; a missing stage reads 'not run yet', a failure an error note (and a warning)."""
+    from imitate.inspect import NotRunYet
+
+    try:
+        value = fn(run)
+    except NotRunYet as e:
+        return f'<p class="missing">not run yet: {html.escape(str(e))}</p>'
+    except Exception as e:  # one broken figure should not cost the whole page
+        print(f"warning: report: {fn.__name__} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return f'<p class="error">could not draw {fn.__name__}: {html.escape(f"{type(e).__name__}: {e}")}</p>'
+    if hasattr(value, "savefig"):
+        return figure_html(value, fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__)
+    return table_html(value)
+
+
+def render(run, examples: int = 3) -> str:
+    """The whole page for a loaded RunData."""
+    from imitate import inspect as insp
+
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"<h1>Run {html.escape(run.path.resolve().name)}</h1>",
+             f'<p class="meta">{html.escape(str(run.path.resolve()))} · generated {when}</p>',
+             "<h2>Stages</h2>", table_html(insp.stages(run))]
+    for title, stage, fns in _sections(examples):
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(f'<p class="meta">stage: {html.escape(stage)}</p>')
+        seen = set()
+        for fn in fns:
+            block = item_html(fn, run)
+            if block not in seen:  # one "not run yet" per section, not one per figure
+                parts.append(block)
+                seen.add(block)
+    body = "\n".join(parts)
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>imitate report: {html.escape(run.path.resolve().name)}</title>"
+            f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
+def run(cfg: Config) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display needed, same pixels everywhere
+    from imitate.inspect import load_run
+
+    data = load_run(cfg.run)
+    page = render(data, cfg.examples)
+    with atomic_open(cfg.out) as f:
+        f.write(page)
+    write_json(cfg.run / "report_config.json", to_dict(cfg))
+    print(f"wrote {cfg.out}")
+    return 0
