@@ -3,6 +3,8 @@
 `faults` is consumed one entry per incoming request, in arrival order; when empty, requests are
 answered normally. Entries: "ok", "429" (with Retry-After), "500", "slow", "malformed", "drop",
 "400", "401", "quota" (429 insufficient_quota). `always` makes one fault permanent.
+`answer`, when given, is called with the request body and returns the answer text (default: "Here
+is a careful answer to: <question> ... The answer is 42.").
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FaultServer:
     def __init__(self, faults=(), always: str | None = None, delay: float = 0.0,
-                 retry_after: float = 0.3, slow_s: float = 3.0):
+                 retry_after: float = 0.3, slow_s: float = 3.0, answer=None):
+        self.answer = answer
         self.faults = list(faults)
         self.always = always
         self.delay = delay
@@ -46,9 +49,11 @@ class FaultServer:
         return sum(1 for r in self.requests if fault is None or r["fault"] == fault)
 
 
-def answer_for(body: dict) -> dict:
+def answer_for(body: dict, answer=None) -> dict:
     question = next(m["content"] for m in body["messages"] if m["role"] == "user")
     text = f"Here is a careful answer to: {question} First, we reason step by step. The answer is 42."
+    if answer is not None:
+        text = answer(body)
     return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "test"),
             "choices": [{"index": 0, "finish_reason": "stop",
@@ -86,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
         err = lambda msg, code=None, typ="invalid_request_error": {  # noqa: E731
             "error": {"message": msg, "type": typ, "code": code}}
         if fault == "ok":
-            self._send(200, answer_for(body))
+            self._send(200, answer_for(body, o.answer))
         elif fault == "429":
             self._send(429, err("rate limited", "rate_limit_exceeded", "requests"),
                        {"Retry-After": str(o.retry_after)})
@@ -98,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(int(fault), err(f"error {fault}"))
         elif fault == "slow":
             time.sleep(o.slow_s)
-            self._send(200, answer_for(body))
+            self._send(200, answer_for(body, o.answer))
         elif fault == "malformed":
             self._send(200, b'{"id": "x", "choices": [{"message": ')
         elif fault == "drop":

@@ -1,0 +1,114 @@
+"""Every teacher request of the seeds stage, sent once: answers on disk are reused by request key.
+
+Each answer is appended (flushed at once) to DIR/seeds_requests.jsonl as it arrives, keyed by
+`runner.Request.key` (a hash of teacher, messages, parameters and copy index). A re-run replays the
+rounds: the same answers give the same next requests, whose answers are on disk too, so after a
+kill -9 only the requests that were in flight or never sent go out again, and a third run sends
+nothing. The embedded teacher is started only when something must be sent.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from imitate.progress import Progress
+from imitate.records import Appender, iter_jsonl, repair_torn_tail
+from imitate.teacher.client import Answer, Client, RetryPolicy, Teacher
+from imitate.teacher.runner import Budget, Request, send_all
+from imitate.teacher.server import EMBEDDED_NAME, EmbeddedServer
+
+REQUESTS_FILE = "seeds_requests.jsonl"
+
+
+def load_answers(path: Path) -> dict[str, dict]:
+    """key -> answer record of `path`, after repairing a torn last line."""
+    if not path.exists():
+        return {}
+    repair_torn_tail(path)
+    return {rec["id"]: rec for _, rec in iter_jsonl(path) if "id" in rec and isinstance(rec.get("content"), str)}
+
+
+class Asker:
+    """Ask the teacher through collect's client, runner and budget; remember every answer."""
+
+    def __init__(self, run_dir: Path, remote: Teacher | None, *, concurrency: int, max_total_tokens: int | None,
+                 policy: RetryPolicy):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / REQUESTS_FILE
+        self.cache = load_answers(self.path)
+        self.remote = remote
+        self.teacher = remote or Teacher(model="embedded", name=EMBEDDED_NAME)   # key label only
+        self.concurrency, self.policy = concurrency, policy
+        self.budget = Budget(max_total_tokens)
+        self.stats = Counter()        # planned, cached, sent, succeeded, failed, retries, *_tokens
+        self.failed: list[dict] = []
+        self.stopped: str | None = None   # "budget" or "aborted: <error>": nothing more is sent
+        self._copies = Counter()
+        self._server = self._client = self._out = None
+
+    def request(self, kind: str, messages: list[dict], params: dict) -> Request:
+        """A Request; the n-th identical one in this run gets sample n, so its key differs."""
+        blob = json.dumps([messages, params], sort_keys=True, ensure_ascii=False)
+        sample = self._copies[blob]
+        self._copies[blob] += 1
+        return Request(self.teacher, messages, params, sample, meta={"kind": kind})
+
+    async def ask(self, requests: list[Request], desc: str) -> dict[str, dict]:
+        """key -> answer record ({content, finish_reason, ...}) for each request answered, now or before."""
+        self.stats["planned"] += len(requests)
+        todo = [r for r in requests if r.key not in self.cache]
+        self.stats["cached"] += len(requests) - len(todo)
+        if todo and self.stopped is None:
+            await self._send(todo, desc)
+        return {r.key: self.cache[r.key] for r in requests if r.key in self.cache}
+
+    def _start(self) -> None:
+        teacher = self.remote
+        if teacher is None:
+            print("teacher: the embedded SmolLM2-135M-Instruct (transformers serve, loopback); "
+                  "use --teacher-url URL --teacher-model NAME for another", flush=True)
+            self._server = EmbeddedServer(log_path=self.run_dir / "teacher_server.log")
+            teacher = self._server.start()
+        else:
+            print(f"teacher: {teacher.label} at {teacher.base_url or 'api.openai.com'}", flush=True)
+        self._client = Client(teacher, self.policy)
+        self._out = Appender(self.path)
+
+    def _record(self, req: Request, ans: Answer) -> dict:
+        rec = {"id": req.key, "kind": req.meta["kind"], "teacher": req.teacher.label, "messages": req.messages,
+               "params": req.params, "sample": req.sample, "content": ans.content,
+               "finish_reason": ans.finish_reason,
+               "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},
+               "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self.cache[req.key] = rec
+        return rec
+
+    async def _send(self, todo: list[Request], desc: str) -> None:
+        if self._client is None:
+            self._start()
+        progress = Progress(len(todo), f"seeds {desc}")
+        try:
+            res = await send_all(todo, {self.teacher.label: self._client}, self._out, self._record,
+                                 self.concurrency, self.budget, progress)
+        finally:
+            progress.close()
+        for key, value in (("sent", res.succeeded + len(res.failed)), ("succeeded", res.succeeded),
+                           ("failed", len(res.failed)), ("retries", res.retries),
+                           ("prompt_tokens", res.prompt_tokens), ("completion_tokens", res.completion_tokens)):
+            self.stats[key] += value
+        self.failed += [{"id": r.key, "kind": r.meta["kind"], "messages": r.messages, "error": err, "attempts": n}
+                        for r, err, n in res.failed]
+        if res.aborted:
+            self.stopped = f"aborted: {res.aborted}"
+        elif res.budget_stopped:
+            self.stopped = "budget"
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self._out is not None:
+            self._out.close()
+        if self._server is not None:
+            self._server.stop()
