@@ -1,0 +1,143 @@
+"""Write the kept set as OpenAI messages JSONL, ShareGPT JSON or Alpaca JSON, plus Parquet.
+
+Each file is read as it is by `datasets.load_dataset("json", data_files=PATH)` (or "parquet"), and
+a `dataset_info.json` entry beside it lets LLaMA-Factory use the folder as its `dataset_dir`
+(entries of other exports in that folder are kept).
+
+  openai    {"messages": [{"role", "content"}, ...]} per line: OpenAI fine-tuning, TRL, Axolotl
+  sharegpt  [{"conversations": [{"from": "human"|"gpt", "value"}], "system"}, ...]
+  alpaca    [{"instruction", "input", "output", "system", "history": [[user, assistant], ...]}, ...]
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from imitate import config as config_mod
+from imitate.config import opt
+from imitate.errors import UserError
+from imitate.records import atomic_open, check_messages, iter_jsonl, write_json, write_jsonl
+
+FORMATS = ("openai", "sharegpt", "alpaca")
+SUFFIX = {"openai": ".jsonl", "sharegpt": ".json", "alpaca": ".json"}
+SHAREGPT_ROLE = {"user": "human", "assistant": "gpt"}
+
+
+@dataclass
+class Config:
+    run: str = opt("runs/default", "run folder holding kept.jsonl")
+    input: str | None = opt(None, "records to export; unset: RUN/kept.jsonl")
+    format: str = opt("openai", "output format", choices=list(FORMATS))
+    out: str | None = opt(None, "output file; unset: RUN/export/FORMAT.jsonl (openai) or FORMAT.json")
+    name: str | None = opt(None, "dataset name in dataset_info.json; unset: RUNNAME_FORMAT")
+    parquet: bool = opt(True, "also write the same rows as Parquet beside the file")
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise UserError(f"--format must be one of {', '.join(FORMATS)}")
+
+
+def turns(msgs: list[dict], path, line) -> tuple[str, list[tuple[str, str]]]:
+    """(system text, [(user, assistant), ...]) for formats that need strict user/assistant pairs."""
+    system = msgs[0]["content"] if msgs[0]["role"] == "system" else ""
+    rest = msgs[1:] if msgs[0]["role"] == "system" else msgs
+    roles = [m["role"] for m in rest]
+    if len(rest) % 2 or roles != ["user", "assistant"] * (len(rest) // 2):
+        raise UserError("ShareGPT and Alpaca need one optional system message, then user/assistant pairs "
+                        f"ending with the assistant; got {' '.join(m['role'] for m in msgs)}", path, line)
+    return system, [(rest[i]["content"], rest[i + 1]["content"]) for i in range(0, len(rest), 2)]
+
+
+def to_row(fmt: str, msgs: list[dict], path, line) -> dict:
+    if fmt == "openai":
+        return {"messages": [{"role": m["role"], "content": m["content"]} for m in msgs]}
+    system, pairs = turns(msgs, path, line)
+    if fmt == "sharegpt":
+        conv = [{"from": SHAREGPT_ROLE[r], "value": c} for u, a in pairs for r, c in (("user", u), ("assistant", a))]
+        return {"conversations": conv, "system": system}
+    (question, answer), history = pairs[-1], pairs[:-1]
+    return {"instruction": question, "input": "", "output": answer, "system": system,
+            "history": [list(p) for p in history]}
+
+
+def dataset_info_entry(fmt: str, file_name: str) -> dict:
+    """The LLaMA-Factory description of one exported file (data/README.md of LLaMA-Factory)."""
+    if fmt == "openai":
+        return {"file_name": file_name, "formatting": "sharegpt", "columns": {"messages": "messages"},
+                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                         "assistant_tag": "assistant", "system_tag": "system"}}
+    if fmt == "sharegpt":
+        return {"file_name": file_name, "formatting": "sharegpt",
+                "columns": {"messages": "conversations", "system": "system"}}
+    return {"file_name": file_name, "formatting": "alpaca",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output",
+                        "system": "system", "history": "history"}}
+
+
+def arrow_schema(fmt: str):
+    """Explicit types, so an all-empty column (history, system) still gets a proper type."""
+    import pyarrow as pa
+    s = pa.string()
+    if fmt == "openai":
+        return pa.schema([("messages", pa.list_(pa.struct([("role", s), ("content", s)])))])
+    if fmt == "sharegpt":
+        return pa.schema([("conversations", pa.list_(pa.struct([("from", s), ("value", s)]))), ("system", s)])
+    return pa.schema([("instruction", s), ("input", s), ("output", s), ("system", s),
+                      ("history", pa.list_(pa.list_(s)))])
+
+
+def write_parquet(path: Path, rows: list[dict], fmt: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    table = pa.Table.from_pylist(rows, schema=arrow_schema(fmt))
+    with atomic_open(path, "wb") as f:
+        pq.write_table(table, f)
+
+
+def read_rows(path: Path, fmt: str) -> list[dict]:
+    rows = []
+    for no, rec in iter_jsonl(path):
+        rows.append(to_row(fmt, check_messages(rec, path, no), path, no))
+    if not rows:
+        raise UserError("file has no records (nothing to export)", path)
+    return rows
+
+
+def update_dataset_info(folder: Path, name: str, entry: dict) -> Path:
+    info_path = folder / "dataset_info.json"
+    info = {}
+    if info_path.is_file():
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise UserError(f"invalid JSON: {e.msg}", info_path, e.lineno) from None
+    info[name] = entry
+    write_json(info_path, info)
+    return info_path
+
+
+def run(cfg: Config) -> int:
+    run_dir = Path(cfg.run)
+    src = Path(cfg.input) if cfg.input else run_dir / "kept.jsonl"
+    out = Path(cfg.out) if cfg.out else run_dir / "export" / (cfg.format + SUFFIX[cfg.format])
+    if out.suffix == ".parquet":
+        raise UserError("--out names the JSON/JSONL file; the Parquet copy is written beside it", out)
+    rows = read_rows(src, cfg.format)
+    if out.suffix == ".jsonl":
+        write_jsonl(out, rows)
+    else:
+        with atomic_open(out) as f:
+            json.dump(rows, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+    written = [out]
+    if cfg.parquet:
+        written.append(out.with_suffix(".parquet"))
+        write_parquet(written[-1], rows, cfg.format)
+    name = cfg.name or f"{run_dir.resolve().name}_{cfg.format}"
+    written.append(update_dataset_info(out.parent, name, dataset_info_entry(cfg.format, out.name)))
+    if run_dir.is_dir():
+        write_json(run_dir / "export_config.json", config_mod.to_dict(cfg))
+    print(f"export: {len(rows)} records as {cfg.format} -> {', '.join(map(str, written))} "
+          f"(LLaMA-Factory dataset '{name}')")
+    return 0

@@ -1,0 +1,290 @@
+"""LoRA-tune the student on kept.jsonl with TRL; write DIR/student/ and DIR/finetune_stats.json.
+
+The loss falls on the assistant (teacher) tokens only (see imitate/train/data.py for how). A seeded
+held-out split (records of one question stay together) gives the student's loss and perplexity on
+the teacher's answers before and after training. --student-system TEXT replaces the teacher's
+system message in the training data ('' drops it): prompt erasing, as in Orca 2.
+
+On a GPU: bf16, packing with padding-free batches, FlashAttention 2 when installed, Liger kernels
+when installed. On CPU: fp32, no packing. Several GPUs: `accelerate launch --config_file
+configs/accelerate/ddp.yaml -m imitate finetune ...` (or fsdp.yaml); accelerate runs the show.
+With --kd logit,feature and --teacher-model, white-box KD (imitate.distill) replaces plain SFT.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from imitate import config as config_mod
+from imitate.config import opt
+from imitate.errors import UserError
+from imitate.records import check_messages, iter_jsonl, write_json
+from imitate.train.data import check_tokenizer, encode_all, set_system, split
+
+KD_KINDS = ("logit", "feature")
+REPORT_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
+
+
+@dataclass
+class Config:
+    run: str = opt("runs/default", "run folder: reads kept.jsonl, writes student/ and finetune_stats.json")
+    input: str | None = opt(None, "records to train on; unset: RUN/kept.jsonl")
+    student: str | None = opt(None, "student model folder or hub id; unset: the embedded SmolLM2-135M-Instruct")
+    output: str | None = opt(None, "where the adapter goes; unset: RUN/student")
+    max_steps: int = opt(-1, "optimizer steps; -1: train for --epochs")
+    epochs: float = opt(3.0, "passes over the training records (when --max-steps is -1)")
+    learning_rate: float = opt(2e-4, "peak learning rate (linear decay)")
+    batch_size: int = opt(8, "records per device per step")
+    grad_accum: int = opt(1, "micro-batches accumulated per optimizer step")
+    max_length: int = opt(1024, "tokens per record (longer ones are cut); the row length when packing")
+    lora_r: int = opt(16, "LoRA rank")
+    lora_alpha: float = opt(32.0, "LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = opt(0.05, "dropout on the LoRA path")
+    target_modules: list[str] = opt(None, "modules to adapt: all-linear, or names like q_proj,v_proj",
+                                    factory=lambda: ["all-linear"])
+    eval_fraction: float = opt(0.05, "share of records held out for the before/after loss")
+    seed: int = opt(0, "seed of the split, the LoRA init and the data order")
+    student_system: str | None = opt(None, "replace the teacher's system message with this text in the "
+                                     "training data ('' drops it; unset: keep it)")
+    merge: bool = opt(False, "also write RUN/student/merged/, a plain model with the adapter merged in")
+    report_to: str = opt("none", "where TRL sends training reports",
+                         choices=["none", "tensorboard", "wandb", "mlflow"])
+    bf16: bool | None = opt(None, "bf16 mixed precision; unset: on when the GPU supports it")
+    packing: bool | None = opt(None, "pack records into full rows, padding-free; unset: on a GPU only")
+    gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass to save memory")
+    teacher_model: list[str] = opt(None, "white-box KD: teacher model folders or hub ids", factory=list)
+    kd: list[str] = opt(None, "white-box KD losses: logit, feature", factory=list)
+    layer_map: str = opt("", "KD feature layers as 'student:teacher,...' ('': middle layers, proportional)")
+    temperature: float = opt(2.0, "KD softmax temperature")
+    lambda_ce: float = opt(1.0, "KD weight of the cross-entropy on the teacher's answers")
+    lambda_kl: float = opt(1.0, "KD weight of the logit KL term")
+    lambda_mse: float = opt(1.0, "KD weight of the feature MSE term")
+
+    def __post_init__(self):
+        positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum, "lora_r": self.lora_r,
+                    "learning_rate": self.learning_rate, "epochs": self.epochs, "lora_alpha": self.lora_alpha,
+                    "temperature": self.temperature}
+        for name, value in positive.items():
+            if not value > 0:
+                raise UserError(f"--{name.replace('_', '-')} must be positive")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise UserError("--max-steps must be at least 1, or -1 to train for --epochs")
+        if self.max_length < 16:
+            raise UserError("--max-length must be at least 16 tokens")
+        if not 0 <= self.lora_dropout < 1:
+            raise UserError("--lora-dropout must be in [0, 1)")
+        if not 0 < self.eval_fraction <= 0.5:
+            raise UserError("--eval-fraction must be in (0, 0.5]")
+        if not self.target_modules:
+            raise UserError("--target-modules needs at least one name (or all-linear)")
+        bad = sorted(set(self.kd) - set(KD_KINDS))
+        if bad:
+            raise UserError(f"--kd takes {', '.join(KD_KINDS)}; got {', '.join(bad)}")
+        if bool(self.kd) != bool(self.teacher_model):
+            raise UserError("white-box KD needs both --kd (logit, feature) and --teacher-model")
+        if min(self.lambda_ce, self.lambda_kl, self.lambda_mse) < 0:
+            raise UserError("the KD weights --lambda-* must not be negative")
+        packages = REPORT_PACKAGES.get(self.report_to, ())
+        if packages and not any(importlib.util.find_spec(p) for p in packages):
+            raise UserError(f"--report-to {self.report_to} needs `pip install {packages[0]}`")
+
+
+def load_records(cfg: Config) -> tuple[Path, list[dict]]:
+    """Records with a user and an assistant turn, each tagged `_line` (its line in the file)."""
+    path = Path(cfg.input) if cfg.input else Path(cfg.run) / "kept.jsonl"
+    records = []
+    for no, rec in iter_jsonl(path):
+        msgs = check_messages(rec, path, no)
+        if not any(m["role"] == "user" for m in msgs):
+            raise UserError("record has no user turn", path, no)
+        records.append({"messages": msgs, "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no})
+    if not records:
+        raise UserError("file has no records (nothing to train on)", path)
+    return path, records
+
+
+def resolve_student(student: str | None) -> tuple[str, str]:
+    """(what from_pretrained gets, the name to report). A local path must exist; else a hub id."""
+    if student is None:
+        from imitate import embedded
+        return str(embedded.model_dir()), embedded.MODEL_NAME
+    p = Path(student).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise UserError("student folder has no config.json (not a model folder)", p)
+        return str(p.resolve()), student
+    if student.startswith((".", "/", "~")) or student.count("/") > 1 or "\\" in student:
+        raise UserError("student model folder not found", student)
+    return student, student
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load the student's tokenizer: {e}", path) from None
+    check_tokenizer(tok, path)
+    return tok
+
+
+def device_choices(cfg: Config) -> dict:
+    """bf16, packing, attention kernel and Liger, decided once from the hardware and the flags."""
+    import torch
+    cuda = torch.cuda.is_available()
+    bf16 = cfg.bf16 if cfg.bf16 is not None else bool(cuda and torch.cuda.is_bf16_supported())
+    packing = cfg.packing if cfg.packing is not None else cuda
+    # Packed, padding-free rows need attention that respects document boundaries: FlashAttention 2
+    # does it with varlen kernels; SDPA gets a block-diagonal mask from position_ids (correct, but
+    # the mask costs memory quadratic in the flattened batch, see shared/facts.md).
+    attn = "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") else "sdpa"
+    liger = bool(cuda and importlib.util.find_spec("liger_kernel"))
+    return {"cuda": cuda, "bf16": bf16, "packing": packing, "attn": attn, "liger": liger}
+
+
+def load_model(path: str, dev: dict):
+    import torch
+    from transformers import AutoModelForCausalLM
+    dtype = torch.bfloat16 if dev["bf16"] else torch.float32
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=dev["attn"])
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load the student model: {e}", path) from None
+
+
+def lora_config(cfg: Config):
+    from peft import LoraConfig
+    targets = "all-linear" if cfg.target_modules == ["all-linear"] else list(cfg.target_modules)
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+
+
+def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
+    """TRL SFTConfig. TRL's own defaults differ from TrainingArguments (bf16 and gradient
+    checkpointing on), so every setting that matters is given here explicitly."""
+    from trl import SFTConfig
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = cfg.batch_size * cfg.grad_accum * world
+    steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(cfg.epochs * math.ceil(n_train / per_step))
+    return SFTConfig(
+        output_dir=logs_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        max_length=cfg.max_length, packing=dev["packing"], packing_strategy="bfd",
+        padding_free=dev["packing"], bf16=dev["bf16"], fp16=False,
+        activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
+        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        use_liger_kernel=dev["liger"], seed=cfg.seed, data_seed=cfg.seed,
+        logging_steps=max(1, steps // 20), save_strategy="no", eval_strategy="no",
+        report_to=cfg.report_to, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
+        dataloader_pin_memory=dev["cuda"])
+
+
+def build_trainer(cfg: Config):
+    """Everything up to a ready trainer: (trainer, info). Tests and benchmarks call this too."""
+    import transformers
+    from trl import SFTTrainer
+
+    path, records = load_records(cfg)
+    student_path, student_name = resolve_student(cfg.student)
+    tokenizer = load_tokenizer(student_path)
+    records = set_system(records, cfg.student_system)
+    train_recs, eval_recs = split(records, cfg.eval_fraction, cfg.seed)
+    train_ds = encode_all(tokenizer, train_recs, path, cfg.max_length)
+    eval_ds = encode_all(tokenizer, eval_recs, path, cfg.max_length)
+    dev = device_choices(cfg)
+    transformers.set_seed(cfg.seed)  # the LoRA init happens inside the trainer's constructor
+    model = load_model(student_path, dev)
+    # One set of keyword arguments for both trainers, so SFT and KD train the same way.
+    kwargs = dict(model=model, args=sft_config(cfg, dev, len(train_recs), str(Path(cfg.run) / "finetune_logs")),
+                  train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+                  peft_config=lora_config(cfg))
+    if cfg.kd:
+        try:
+            from imitate.distill.trainer import KDTrainer, kd_setup
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith("imitate"):
+                raise
+            raise UserError(f"white-box KD is not available in this install ({e.name} is missing)") from None
+        trainer = KDTrainer(**kwargs, **kd_setup(cfg, model, tokenizer))
+    else:
+        trainer = SFTTrainer(**kwargs)
+    info = {"input": str(path), "student": student_name, "student_path": student_path,
+            "train_records": len(train_recs), "eval_records": len(eval_recs), "device": dev}
+    return trainer, info
+
+
+def _loss_ppl(metrics: dict) -> tuple[float, float]:
+    loss = float(metrics["eval_loss"])
+    return loss, math.exp(min(loss, 50.0))
+
+
+def save_student(trainer, cfg: Config, info: dict) -> Path:
+    """Adapter + tokenizer (and merged/ with --merge) into a .partial folder, then renamed over."""
+    out = Path(cfg.output) if cfg.output else Path(cfg.run) / "student"
+    partial = out.with_name(out.name + ".partial")
+    if trainer.is_world_process_zero():
+        shutil.rmtree(partial, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(partial))  # every process: FSDP gathers the weights here
+    if trainer.is_world_process_zero():
+        (partial / "training_args.bin").unlink(missing_ok=True)
+        if cfg.merge:
+            merge_adapter(partial, info["student_path"])
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(partial, out)
+        try:  # the trainer's output_dir: holds reports (--report-to tensorboard), else stays empty
+            os.rmdir(trainer.args.output_dir)
+        except OSError:
+            pass
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def merge_adapter(adapter_dir: Path, base_path: str) -> None:
+    """Reload base + adapter on CPU in fp32, merge, save in the base's own dtype to adapter_dir/merged."""
+    import torch
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoConfig, AutoTokenizer
+    model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.float32)
+    merged = model.merge_and_unload()
+    dtype = getattr(AutoConfig.from_pretrained(base_path), "dtype", None) or torch.float32
+    merged.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype).save_pretrained(adapter_dir / "merged")
+    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(adapter_dir / "merged")
+
+
+def run(cfg: Config) -> int:
+    trainer, info = build_trainer(cfg)
+    main = trainer.is_world_process_zero()
+    if main:
+        dev = info["device"]
+        print(f"finetune: {info['student']} on {info['train_records']} records, {info['eval_records']} held out; "
+              f"{'cuda' if dev['cuda'] else 'cpu'}, {'bf16' if dev['bf16'] else 'fp32'}, "
+              f"packing {'on' if dev['packing'] else 'off'}, attention {dev['attn']}", file=sys.stderr)
+    before = _loss_ppl(trainer.evaluate())
+    result = trainer.train()
+    after = _loss_ppl(trainer.evaluate())
+    out = save_student(trainer, cfg, info)
+    if not main:
+        return 0
+    runtime = float(result.metrics.get("train_runtime", 0.0))
+    tokens = int(getattr(trainer, "_total_train_tokens", 0))
+    stats = {"student": info["student"], "train_records": info["train_records"],
+             "eval_records": info["eval_records"], "eval_loss_before": before[0], "eval_loss_after": after[0],
+             "eval_ppl_before": before[1], "eval_ppl_after": after[1], "train_runtime_s": runtime,
+             "train_tokens": tokens, "tokens_per_s": tokens / runtime if runtime else None,
+             "max_steps": trainer.state.max_steps, "steps": trainer.state.global_step,
+             "output": str(out), "kd": list(cfg.kd), "device": info["device"],
+             "log_history": trainer.state.log_history}
+    write_json(Path(cfg.run) / "finetune_config.json", config_mod.to_dict(cfg))
+    write_json(Path(cfg.run) / "finetune_stats.json", stats)
+    print(f"finetune: held-out loss {before[0]:.4f} -> {after[0]:.4f} (perplexity {before[1]:.2f} -> "
+          f"{after[1]:.2f}) on {info['eval_records']} records; {trainer.state.global_step} steps, "
+          f"{stats['tokens_per_s'] or 0:.0f} tokens/s; adapter in {out}")
+    return 0
+

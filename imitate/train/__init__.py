@@ -1,0 +1,1 @@
+"""Training helpers shared by the finetune stage and the benchmarks."""
