@@ -1,0 +1,106 @@
+"""Text helpers shared by the filters: code stripping, words, scripts, sentences, stop words."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+FENCE_RE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.S)
+INLINE_CODE_RE = re.compile(r"`[^`\n]*`")
+URL_RE = re.compile(r"https?://\S+|www\.\S+")
+WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+SENT_RE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+NONWORD_RE = re.compile(r"[\W_]+")
+CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+
+# Function words per language: enough to tell the common Latin-script languages apart and to
+# recognise "stop words only" answers. Words shared by several languages are left out.
+STOPWORDS = {
+    "en": "the of and to is are was were that this with for it its on be by as at from have has "
+          "not but or an which what how why when you your can will would there their they these "
+          "those been into than then also more most such if do does did i we he she who where whose "
+          "should could many much some any about".split(),
+    "es": "el la los las del que es son en un una por con para como pero más sus su al se lo "
+          "este esta esto también muy hay ser está están fue qué cómo cuál porque sobre entre "
+          "cuando donde sin ya".split(),
+    "fr": "le les des du est et un une pour dans que qui pas sur au aux ce cette ces sont avec "
+          "mais ou leur nous vous il elle être fait comme plus".split(),
+    "de": "der die das und ist nicht ein eine zu den mit von sich auch auf für dem des im sind "
+          "wird oder aber wie noch nach bei aus".split(),
+    "pt": "o os as do da dos das é são em um uma para com não mais por como mas também ao pela "
+          "pelo isso você está foi".split(),
+    "it": "il lo gli della delle è sono un una per con non più che come anche questo questa "
+          "nel alla del ma sul".split(),
+}
+STOP_ALL = frozenset(w for ws in STOPWORDS.values() for w in ws) | frozenset(
+    "a i o e y de no in me my mine our us him her them am being so just very too only".split())
+YES_NO = frozenset("yes no yeah nope sí si não oui non ja nein 네 예 아니요 아뇨 아니오".split())
+
+
+@lru_cache(maxsize=16)   # several filters ask for the same answer's prose and words
+def strip_code(text: str) -> str:
+    """Prose only: fenced blocks, inline code and URLs removed (their words are not language)."""
+    return URL_RE.sub(" ", INLINE_CODE_RE.sub(" ", FENCE_RE.sub(" ", text)))
+
+
+@lru_cache(maxsize=16)
+def words(text: str) -> tuple[str, ...]:
+    return tuple(WORD_RE.findall(text.lower()))
+
+
+# A Hangul syllable or a Han character carries about as much as three Latin letters.
+SCRIPT_WEIGHT = {"hangul": 3, "han": 3, "kana": 2}
+SCRIPT_RES = {
+    "latin": re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]"),
+    "hangul": re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"),
+    "kana": re.compile(r"[\u3040-\u30ff]"),
+    "han": re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]"),
+    "cyrillic": re.compile(r"[\u0400-\u04ff]"),
+    "greek": re.compile(r"[\u0370-\u03ff]"),
+    "arabic": re.compile(r"[\u0600-\u06ff]"),
+    "hebrew": re.compile(r"[\u0590-\u05ff]"),
+    "devanagari": re.compile(r"[\u0900-\u097f]"),
+    "thai": re.compile(r"[\u0e00-\u0e7f]"),
+}
+LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+_ASCII_NON_LETTERS = str.maketrans("", "", "".join(chr(i) for i in range(128) if not chr(i).isalpha()))
+
+
+def script_counts(text: str) -> dict[str, float]:
+    """Weighted letter counts per script. Counting by deletion (len before - after) allocates one
+    string per script actually present; ASCII text takes a short cut."""
+    if text.isascii():
+        n = len(text.translate(_ASCII_NON_LETTERS))
+        return {"latin": n} if n else {}
+    counts = {}
+    for name, rx in SCRIPT_RES.items():
+        if rx.search(text):
+            counts[name] = (len(text) - len(rx.sub("", text))) * SCRIPT_WEIGHT.get(name, 1)
+    return counts
+
+
+def cjk_share(text: str) -> float:
+    """Share of letters that are Hangul, kana or Han (unweighted)."""
+    if text.isascii():
+        return 0.0
+    letters = len(LETTER_RE.findall(text))
+    return len(CJK_RE.findall(text)) / letters if letters else 0.0
+
+
+def length_units(text: str) -> int:
+    """Words, or characters where the text is mostly Korean, Chinese or Japanese."""
+    if cjk_share(text) >= 0.5:
+        return sum(1 for ch in text if ch.isalnum())
+    return len(words(text))
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENT_RE.split(text) if s and s.strip()]
+
+
+def normalize(text: str) -> str:
+    """Casefold, NFKC, punctuation and symbols to spaces, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(NONWORD_RE.sub(" ", text).split())

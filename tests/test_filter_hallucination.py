@@ -1,0 +1,106 @@
+import pytest
+
+from imitate.filters.answers import answer_key, matches_reference
+from imitate.filters.arithmetic import false_equations
+from imitate.filters.hallucination import Hallucination
+
+F = Hallucination()
+
+
+def rec(q, a, **kw):
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}], **kw}
+
+
+@pytest.mark.parametrize("text", [
+    "12 × 7 = 80", "15 + 27 = 43.", "so 9 x 9 = 82", "6 * 7 = 41", "3 · 4 = 13", "20 / 4 = 6",
+    "20 ÷ 4 = 4", "10 − 3 = 6", "10 - 3 = 8", "2 + 2 = 4 + 1 = 6", "$12 + $30 = $43",
+    "\\(9 \\times 6 = 56\\)", "(2 + 3) × 4 = 21", "1,250 × 4 = 4,000", "**7 × 8 = 54**",
+])
+def test_false_equations_found(text):
+    bad = false_equations(text)
+    assert len(bad) == 1, (text, bad)
+
+
+@pytest.mark.parametrize("text", [
+    "12 × 7 = 84", "2 + 7 = 5 + 4 = 9", "22/7 = 3.14", "1/3 = 0.33", "100 / 3 = 33.333",
+    "5 km = 5000 m", "2^10 = 1024", "1990-2000 = the nineties", "The war lasted 1939-1945 = 6 years.",
+    "pages 10-20 = 11 pages", "1. 3 + 4 = 7", "2) 3 + 4 = 7", "x + 5 = 12", "2x + 3 = 7", "10 ÷ 3 = 3 remainder 1",
+    "Level 1 = 100 points", "20% of 50 = 10", "On 2024-01-15 = Monday", "1 + 1 = 10 in binary",
+    "\\frac{1}{2} + \\frac{1}{4} = 0.75", "12 * 7 = 84km/h", "3 cm × 4 cm = 12 cm²",
+    "The score was 3-2 = a close game", "Meeting at 10:30 = 30 minutes later",
+])
+def test_not_equations_or_true(text):
+    assert false_equations(text) == [], text
+
+
+def test_false_equation_drops_with_the_equation_as_evidence():
+    drop = F.check(rec("What is 12 × 7?", "Let me compute: 12 × 7 = 80. The answer is 80."))
+    assert drop.code == "false_equation" and "12 × 7 = 80" in drop.evidence
+
+
+def test_equations_in_code_blocks_are_ignored():
+    code = "```python\nx = 5 + 3 = 9\n```\nThat line is a syntax error on purpose."
+    assert F.check(rec("Show a syntax error.", code)) is None
+
+
+@pytest.mark.parametrize("answer,ref,ok", [
+    ("So the answer is 84.", "84", True),
+    ("12 × 7 is 80, so there are 80 apples in the boxes.", "84", False),
+    ("\\boxed{0.5}", "1/2", True),
+    ("The probability is 50%.", "0.5", True),
+    ("That is one half, or 1/2.", "50%", True),
+    ("The answer is 0.333", "1/3", True),
+    ("It ended in 1945, on September 2.", "1945", True),
+    ("It ended in 1944.", "1945", False),
+    ("The capital is Canberra, not Sydney.", "Canberra", True),
+    ("The capital of Australia is Sydney.", "Canberra", False),
+    ("수도는 서울입니다.", "서울", True),
+    ("It costs $1,250.", "1250", True),
+    ("There are eight planets.", "8", True),
+])
+def test_reference(answer, ref, ok):
+    assert matches_reference(answer, ref)[0] is ok
+
+
+def test_wrong_answer_drop():
+    drop = F.check(rec("Capital of Australia?", "The capital of Australia is Sydney.", reference="Canberra"))
+    assert drop.code == "wrong_answer" and "Canberra" in drop.evidence
+    assert F.check(rec("Capital of Australia?", "Canberra.", reference="Canberra")) is None
+
+
+def test_truncated():
+    assert F.check(rec("Q?", "Fine answer.", finish_reason="length")).code == "truncated"
+    cut = ("Photosynthesis happens in two stages. The light reactions capture energy and split water, and "
+           "then the Calvin cycle uses that energy to fix carbon dioxide into")
+    assert F.check(rec("Explain photosynthesis.", cut)).code == "truncated"
+    ko = "블랙홀은 중력이 매우 강한 천체입니다. 무거운 별이 붕괴하면 만들어지며 그 경계를 사건의 지평선이라고 부르는데 그 안쪽에서는 빛도"
+    assert F.check(rec("블랙홀을 설명해 주세요.", ko)).code == "truncated"
+    assert F.check(rec("Code?", "```python\ndef f():\n    return")).code == "truncated"
+
+
+@pytest.mark.parametrize("answer", [
+    "Paris", "Brazil, Peru and Chile", "- eggs\n- flour\n- milk with a lot of sugar in it and more stuff",
+    "The answer is 42", "```python\nprint(1)\n```", "Done! 🎉", "| a | b |\n|---|---|\n| 1 | 2 |",
+])
+def test_not_truncated(answer):
+    assert F.check(rec("Q?", answer)) is None
+
+
+def group(answers, seed="s1"):
+    return [rec("How many?", a, seed_id=seed) for a in answers]
+
+
+def test_consistency_minority_and_no_consensus():
+    recs = group(["The answer is 48.", "6 × 8 = 48", "**48**", "The answer is 54."])
+    drops = F.check_all(recs)
+    assert list(drops) == [3] and drops[3].code == "minority_answer" and "48" in drops[3].evidence
+    recs = group(["The answer is 30.", "The answer is 32.", "The answer is 36."], seed="s2")
+    drops = F.check_all(recs)
+    assert sorted(drops) == [0, 1, 2] and {d.code for d in drops.values()} == {"no_consensus"}
+
+
+def test_consistency_needs_three_and_ignores_free_text():
+    assert F.check_all(group(["The answer is 48.", "The answer is 54."])) == {}
+    essays = group(["Rome fell slowly.", "Many causes.", "Economic decline mattered most."])
+    assert F.check_all(essays) == {}
+    assert answer_key("It is 50%.") == answer_key("The answer is 1/2.") == "0.5"

@@ -1,0 +1,59 @@
+import pytest
+
+from imitate.filters.language import Language
+
+
+def rec(q, a, system=None):
+    msgs = [{"role": "system", "content": system}] if system else []
+    return {"messages": msgs + [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+
+F = Language()
+EN_LONG = "The mitochondria produce most of the energy a cell needs by breaking down sugars with oxygen."
+ES_LONG = "Las mitocondrias producen la mayor parte de la energía que necesita la célula para vivir."
+KO_LONG = "미토콘드리아는 산소를 이용해 당을 분해하여 세포에 필요한 에너지 대부분을 만듭니다."
+
+
+@pytest.mark.parametrize("q,a", [
+    ("미토콘드리아는 무슨 일을 하나요?", EN_LONG),
+    ("What do mitochondria do?", KO_LONG),
+    ("What do mitochondria do?", ES_LONG),
+    ("¿Qué hacen las mitocondrias en la célula?", EN_LONG),
+    ("What do mitochondria do?", "ミトコンドリアは細胞のエネルギーを作る器官です。"),
+])
+def test_mismatch(q, a):
+    drop = F.check(rec(q, a))
+    assert drop is not None and drop.code == "mismatch"
+    assert "question" in drop.evidence
+
+
+@pytest.mark.parametrize("q,a", [
+    ("미토콘드리아는 무슨 일을 하나요?", KO_LONG),
+    ("What do mitochondria do?", EN_LONG),
+    ("¿Qué hacen las mitocondrias?", ES_LONG),
+    ("파이썬에서 리스트를 정렬하는 방법은?", "`sorted()` 함수나 `list.sort()` 메서드를 쓰면 됩니다.\n```python\nnums.sort()\n```"),
+    ("What is the capital of Korea?", "서울 (Seoul)"),             # short: never dropped on a guess
+    ("한국의 수도는?", "Seoul."),
+    ("Translate 'thank you very much' into Korean.", "정말 감사합니다. 더 공손하게는 대단히 감사합니다라고 합니다."),
+    ("이 문장을 영어로 번역하세요: 나는 학생입니다.", "I am a student, and I study at the university every day."),
+])
+def test_allowed(q, a):
+    assert F.check(rec(q, a)) is None
+
+
+def test_languages_option_allows_more():
+    assert Language(languages=("en",)).check(rec("미토콘드리아는 무슨 일을 하나요?", EN_LONG)) is None
+    assert Language(languages=("es",)).check(rec("미토콘드리아는 무슨 일을 하나요?", EN_LONG)) is not None
+
+
+def test_system_message_naming_a_language():
+    assert F.check(rec("What do mitochondria do?", KO_LONG, system="Always answer in Korean.")) is None
+
+
+def test_detection_is_deterministic_and_script_first():
+    lang, script, how = F.identify(KO_LONG, 20, 3)
+    assert (lang, script, how) == ("ko", "hangul", "script")
+    ambiguous = "Kucing itu tidur di atas meja makan sepanjang hari karena cuaca panas sekali."
+    first = F.identify(ambiguous, 20, 3)
+    assert first[2] == "langdetect"
+    assert all(F.identify(ambiguous, 20, 3) == first for _ in range(3))

@@ -1,0 +1,59 @@
+import pytest
+
+from imitate.filters.meaningless import Meaningless
+
+
+def rec(q, a):
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+
+F = Meaningless()
+
+
+@pytest.mark.parametrize("answer,code", [
+    ("", "empty"),
+    (" \n\t ", "empty"),
+    ("?!... ---", "punctuation"),
+    ("🙂🙂🙂", "punctuation"),
+    ("qwerty asdfgh zxcvbn", "gibberish"),
+    ("bgrtk mnzxq plkjh wqrtv", "gibberish"),
+    ("ㅁㄴㅇㄹ ㅋㅋㅋㅋ", "gibberish"),
+    ("of the and in to it", "stopwords"),
+    ("Hello there friend. " + "We should go to the market today. " * 4, "repetition"),
+    ("\n".join(["- buy milk"] * 6), "repetition"),
+    ("yes " * 15, "repetition"),
+])
+def test_drop_codes(answer, code):
+    drop = F.check(rec("Tell me something useful about cooking pasta.", answer))
+    assert drop is not None and drop.code == code, drop
+    assert drop.evidence
+
+
+def test_gopher_duplicate_ngrams_in_a_long_loop():
+    loop = ("the model keeps producing the same clause about the weather in spring and the weather "
+            "in spring keeps coming back ") * 4
+    drop = F.check(rec("Describe spring.", "Spring is mild. " + loop))
+    assert drop and drop.code == "repetition"
+
+
+def test_restating_the_question():
+    drop = F.check(rec("What is the largest desert in Africa?", "The largest desert in Africa."))
+    assert drop and drop.code == "restates_question"
+    drop = F.check(rec("How many strings does a violin have?", "You are asking how many strings a violin has."))
+    assert drop and drop.code == "restates_question"
+
+
+@pytest.mark.parametrize("q,a", [
+    ("Is Paris the capital of France?", "Yes, Paris is the capital of France."),
+    ("Which is bigger, 7 or 9?", "9 is bigger than 7."),
+    ("What is the capital of Peru?", "Lima."),
+    ("Name a web language.", "HTML, CSS and JS are the basics."),
+    ("Are you sure?", "No, it is not."),
+    ("Write a loop.", "```python\nfor i in range(3):\n    print(i)\n    print(i)\n    print(i)\n    print(i)\n```"),
+    ("Explain rhythm.", "Rhythm is the pattern of strong and weak beats in music; strengths of a "
+                        "drummer include steady rhythms."),
+    ("광합성이란?", "광합성은 식물이 빛 에너지로 포도당을 만드는 과정입니다. ATP와 NADPH가 쓰입니다."),
+    ("List the weekdays.", "Monday\nTuesday\nWednesday\nThursday\nFriday"),
+])
+def test_good_answers_pass(q, a):
+    assert F.check(rec(q, a)) is None
