@@ -28,7 +28,7 @@ from imitate.prompts import choose_prompts, load_seeds, load_system_prompts
 from imitate.records import Appender, iter_jsonl, repair_torn_tail, write_json, write_jsonl
 from imitate.teacher.client import Client, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request, send_all
-from imitate.teacher.server import EMBEDDED_NAME, EmbeddedServer
+from imitate.teacher.server import EMBEDDED_NAME, EmbeddedServer, request_timeout
 
 SHIPPED_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seeds.jsonl"
 
@@ -55,7 +55,8 @@ class Config:
     split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
     system_prompts: str | None = opt(None, "YAML file of system messages (default: prompts/system_prompts.yaml)")
     prompt_seed: int = opt(0, "seed of the rule that assigns system messages to seeds")
-    timeout: float = opt(120.0, "seconds before one request times out (then it is retried)")
+    timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
+                                "unset: 120 for a remote teacher, 900 for the embedded one on CPU")
     max_attempts: int = opt(6, "attempts per request, the first included")
     teachers: list | None = None   # config file only: [{model, base_url, name, api_key_env}, ...]
 
@@ -67,6 +68,8 @@ class Config:
             raise UserError("--limit must be at least 1")
         if self.max_total_tokens is not None and self.max_total_tokens < 1:
             raise UserError("--max-total-tokens must be at least 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UserError("--timeout must be positive")
         if not 0 <= self.temperature <= 2:
             raise UserError("--temperature must be between 0 and 2")
         if self.teacher_url and not self.teacher_model:
@@ -167,7 +170,8 @@ def run(cfg: Config) -> int:
 
 
 async def _collect(cfg: Config, run_dir: Path, todo: list[Request], skipped: int) -> int:
-    policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=cfg.timeout)
+    timeout = request_timeout(cfg.timeout, todo[0].teacher.label == EMBEDDED_NAME)
+    policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=timeout)
     clients = {t.label: Client(t, policy) for t in {r.teacher.label: r.teacher for r in todo}.values()}
     progress = Progress(len(todo), "collect")
     t0 = time.time()

@@ -35,6 +35,7 @@ from imitate.seedgen.pool import Pool
 from imitate.seedgen.rules import CODES
 from imitate.seedgen.templates import load_evol, load_self_instruct
 from imitate.teacher.client import RetryPolicy, Teacher
+from imitate.teacher.server import request_timeout
 
 SHIPPED_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seeds.jsonl"
 METHODS = ("self-instruct", "evol")
@@ -71,7 +72,8 @@ class Config:
     split: str = opt("train", "split, when --from is a Hugging Face dataset")
     self_instruct_prompt: str | None = opt(None, "template file (default: prompts/self_instruct.txt)")
     evol_prompts: str | None = opt(None, "YAML of evolution templates (default: prompts/evol.yaml)")
-    timeout: float = opt(120.0, "seconds before one request times out (then it is retried)")
+    timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
+                                "unset: 120 for a remote teacher, 900 for the embedded one on CPU")
     max_attempts: int = opt(6, "attempts per request, the first included")
 
     def __post_init__(self):
@@ -79,6 +81,8 @@ class Config:
                      "examples", "max_attempts"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UserError("--timeout must be positive")
         if self.method not in METHODS:
             raise UserError(f"--method must be one of {', '.join(METHODS)}")
         if self.max_words < self.min_words:
@@ -103,8 +107,9 @@ def run(cfg: Config) -> int:
     run_dir = Path(cfg.run)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "seeds_config.json", config_mod.to_dict(cfg))
+    policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=request_timeout(cfg.timeout, remote is None))
     asker = Asker(run_dir, remote, concurrency=cfg.concurrency, max_total_tokens=cfg.max_total_tokens,
-                  policy=RetryPolicy(max_attempts=cfg.max_attempts, timeout=cfg.timeout))
+                  policy=policy)
     print(f"{len(seeds)} seed questions from {cfg.source}; {cfg.method}, --n {cfg.n}, --rounds {cfg.rounds}; "
           f"{len(asker.cache)} answers on disk in {run_dir / REQUESTS_FILE}")
     pool = Pool(seeds, cfg.similarity_threshold, cfg.min_words, cfg.max_words)

@@ -23,6 +23,13 @@ EMBEDDED_NAME = f"{embedded.MODEL_NAME} (embedded)"   # what records and request
 LAUNCH = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())"
 
 
+def request_timeout(setting: float | None, embedded: bool) -> float:
+    """The per-request timeout: the user's, else 120 s for a remote teacher and 900 s for the
+    embedded one. A timed-out request is not cancelled on the server, so its retry adds load: on
+    2 CPU cores a busy batch can take minutes, and a short timeout would snowball."""
+    return setting or (900.0 if embedded else 120.0)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
