@@ -1,0 +1,241 @@
+"""White-box KD inside TRL: `kd_setup` loads the teachers, `KDTrainer` adds the KD terms to SFT.
+
+    extra = kd_setup(cfg, model, tokenizer)
+    trainer = KDTrainer(model=..., args=SFTConfig(...), train_dataset=..., eval_dataset=...,
+                        processing_class=tokenizer, peft_config=..., **extra)
+
+Training loss: L = lambda_ce * CE + lambda_kl * T^2 * KL(p_T || p_S) + lambda_mse * MSE(f_T, R(f_S)).
+- CE is TRL's loss (same token weighting, gradient accumulation and multi-GPU handling). With
+  logit KD the student's full logits are needed, so CE is computed here from them, as TRL does.
+- Logit KD: positions where `labels[:, 1:] != -100`, against `logits[:, :-1]`; several teachers
+  are averaged as distributions (the ensemble).
+- Feature KD: positions where `labels != -100` (the tokens trained on: the assistant's with
+  assistant-only loss, every non-padding token otherwise), RMS-normalized features, one
+  Linear(d_S, d_T) regressor per layer pair, MSE averaged over the pairs. With several teachers,
+  feature KD uses the FIRST teacher's features only (one regressor per pair).
+- Evaluation returns plain CE (TRL's path, no teacher), so eval_loss compares with plain SFT.
+The teachers run frozen, in eval mode, under no_grad: bf16 on a GPU, fp32 on a CPU. The regressors
+are a submodule `kd_regressors` of the trained model (so the optimizer, DDP and LoRA see them:
+attached after PEFT wrapping, they stay trainable) and are saved as regressor.pt, never inside
+the model or adapter weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from trl import SFTTrainer
+
+from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regressors, load_regressors,
+                                      pair_key, parse_layer_map, rms_normalize, save_regressors,
+                                      text_config)
+from imitate.distill.losses import logit_kd, feature_kd
+from imitate.errors import UserError
+
+KD_KINDS = ("logit", "feature")
+
+
+def resolve_model_path(path: str) -> str:
+    """'embedded' names the embedded SmolLM2-135M-Instruct folder; anything else is kept."""
+    if path == "embedded":
+        from imitate.embedded import model_dir
+        return str(model_dir())
+    return path
+
+
+def teacher_device() -> tuple[torch.device, torch.dtype]:
+    """This process's device (one GPU per process under `accelerate launch`), bf16 on a GPU."""
+    from accelerate import PartialState
+
+    device = PartialState().device
+    return device, (torch.bfloat16 if device.type == "cuda" else torch.float32)
+
+
+def load_teacher(path: str, device=None, dtype=None):
+    """A frozen teacher: eval mode, no parameter requiring grad."""
+    from transformers import AutoModelForCausalLM
+
+    if device is None:
+        device, dtype = teacher_device()
+    try:
+        teacher = AutoModelForCausalLM.from_pretrained(resolve_model_path(path), dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load the teacher model: {e}", path) from None
+    teacher.to(device).eval().requires_grad_(False)
+    return teacher
+
+
+def check_same_vocab(student_tok, teacher_tok, name: str) -> None:
+    """Logit KD compares distributions token by token: the vocabularies must be identical."""
+    a, b = student_tok.get_vocab(), teacher_tok.get_vocab()
+    if a == b:
+        return
+    diff = sorted(set(a.items()) ^ set(b.items()), key=lambda kv: kv[1])[:3]
+    raise UserError(f"logit KD needs the student's vocabulary, but this teacher's tokenizer differs "
+                    f"({len(b)} tokens vs the student's {len(a)}; e.g. {diff}). Use `--kd feature` alone "
+                    f"with this teacher, or a teacher that shares the student's tokenizer", name)
+
+
+def _check_kd_settings(cfg) -> tuple[str, ...]:
+    kd = tuple(dict.fromkeys(cfg.kd))
+    bad = [k for k in kd if k not in KD_KINDS]
+    if bad:
+        raise UserError(f"--kd: unknown kind {', '.join(bad)}; choose among {', '.join(KD_KINDS)}")
+    if not cfg.teacher_model:
+        raise UserError("--kd needs at least one --teacher-model (a model folder or 'embedded')")
+    if cfg.temperature <= 0:
+        raise UserError(f"--temperature must be > 0, got {cfg.temperature}")
+    for name in ("lambda_ce", "lambda_kl", "lambda_mse"):
+        if getattr(cfg, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+    return kd
+
+
+def kd_setup(cfg, model, tokenizer) -> dict:
+    """Load the teachers, check vocabularies (logit KD), parse the layer map, build the regressors.
+
+    `cfg` needs teacher_model (list of paths), kd (list among 'logit', 'feature'), layer_map
+    ('' = default), temperature, lambda_ce, lambda_kl, lambda_mse. Returns KDTrainer's extra kwargs.
+    """
+    from transformers import AutoTokenizer
+
+    kd = _check_kd_settings(cfg)
+    teachers = [load_teacher(p) for p in cfg.teacher_model]
+    if "logit" in kd:
+        for path in cfg.teacher_model:
+            try:
+                teacher_tok = AutoTokenizer.from_pretrained(resolve_model_path(path))
+            except (OSError, ValueError) as e:
+                raise UserError(f"logit KD needs the teacher's tokenizer to check its vocabulary: {e}", path) from None
+            check_same_vocab(tokenizer, teacher_tok, path)
+    pairs, regressors = [], None
+    if "feature" in kd:
+        s_cfg, t_cfg = text_config(model), text_config(teachers[0])
+        pairs = parse_layer_map(cfg.layer_map, s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
+        regressors = build_regressors(pairs, s_cfg.hidden_size, t_cfg.hidden_size, seed=getattr(cfg, "seed", None))
+    return dict(teachers=teachers, kd=kd, layer_map=pairs, regressors=regressors,
+                temperature=cfg.temperature, lambda_ce=cfg.lambda_ce, lambda_kl=cfg.lambda_kl,
+                lambda_mse=cfg.lambda_mse)
+
+
+class KDTrainer(SFTTrainer):
+    """SFTTrainer whose training loss adds logit and/or feature KD terms (see the module doc)."""
+
+    def __init__(self, *args, teachers=(), kd=("logit",), layer_map=(), regressors=None, temperature=2.0,
+                 lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0, kl_kind="forward", teacher_weights=None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kd = tuple(kd)
+        self.kd_teachers = list(teachers)
+        self.kd_layer_map = [tuple(p) for p in layer_map]
+        self.temperature, self.kl_kind, self.teacher_weights = temperature, kl_kind, teacher_weights
+        self.lambda_ce, self.lambda_kl, self.lambda_mse = lambda_ce, lambda_kl, lambda_mse
+        if not self.kd_teachers:
+            raise ValueError("KDTrainer needs at least one teacher")
+        for t in self.kd_teachers:
+            t.to(self.args.device).eval().requires_grad_(False)
+        if "feature" in self.kd:
+            if regressors is None or not self.kd_layer_map:
+                raise ValueError("feature KD needs layer_map and regressors (see kd_setup)")
+            # After PEFT wrapping (done in SFTTrainer.__init__), so they stay trainable.
+            self.model.add_module("kd_regressors", regressors.to(self.args.device))
+
+    @property
+    def regressors(self):
+        return getattr(self.model, "kd_regressors", None)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training or return_outputs:  # evaluation: plain CE, comparable with SFT
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        pairs = self.kd_layer_map if "feature" in self.kd else []
+        with LayerCapture(model, [s for s, _ in pairs]) as cap:
+            if "logit" in self.kd:
+                ce, logits = self._student_ce(model, inputs, num_items_in_batch)
+            else:
+                ce, logits = super().compute_loss(model, inputs, False, num_items_in_batch), None
+        t_logits, t_feats = self._teacher_forward(inputs, logits is not None, [t for _, t in pairs])
+        # CE normalized by num_items_in_batch is already divided over the accumulation steps; the KD
+        # terms are per-micro-batch means, so divide them likewise (as TRL does for its aux loss).
+        scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
+        steps = self.current_gradient_accumulation_steps if scaled else 1
+        labels = inputs["labels"]
+        loss = self.lambda_ce * ce
+        logs = {"kd_ce": ce.detach() * steps}
+        if logits is not None:
+            v = min(logits.size(-1), *(t.size(-1) for t in t_logits))  # padded vocab rows are never used
+            kl = logit_kd(logits[:, :-1, :v], [t[:, :-1, :v] for t in t_logits], labels[:, 1:] != -100,
+                          self.temperature, self.kl_kind, self.teacher_weights)
+            loss = loss + self.lambda_kl * kl / steps
+            logs["kd_kl"] = kl.detach()
+        if pairs:
+            mask = labels != -100
+            mse = sum(feature_kd(rms_normalize(cap.outputs[s]), rms_normalize(t_feats[t]),
+                                 self.regressors[pair_key(s, t)], mask) for s, t in pairs) / len(pairs)
+            loss = loss + self.lambda_mse * mse / steps
+            logs["kd_mse"] = mse.detach()
+        for k, v in logs.items():
+            self._metrics["train"][k].append(self.accelerator.gather_for_metrics(v.float()).mean().item())
+        return loss
+
+    def _student_ce(self, model, inputs, num_items_in_batch):
+        """TRL's token-level CE, from the full logits (needed for logit KD): (loss, logits (B, T, V))."""
+        logits = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).logits
+        targets = inputs["labels"][:, 1:]
+        mask = targets != -100
+        logp = torch.log_softmax(logits[:, :-1][mask].float(), dim=-1)  # (N, V)
+        tgt = targets[mask]
+        nll = -logp.gather(-1, tgt[:, None]).sum()
+        n = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+        ce = nll / torch.as_tensor(n, device=nll.device).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            ce = ce * (self.accelerator.num_processes // self.get_tp_size())
+        with torch.no_grad():  # the metrics TRL's fused head would have produced
+            m = self._metrics["train"]
+            count = max(int(mask.sum()), 1)
+            m["entropy"].append((-(logp.exp() * logp).sum(-1)).sum().item() / count)
+            m["mean_token_accuracy"].append((logp.argmax(-1) == tgt).sum().item() / count)
+            if "attention_mask" in inputs:
+                n_tok = inputs["attention_mask"].sum()
+            else:
+                n_tok = torch.tensor(inputs["input_ids"].numel(), device=logits.device)
+            self._total_train_tokens += self.accelerator.gather_for_metrics(n_tok).sum().item() // self._tp_size
+            m["num_tokens"] = [self._total_train_tokens]
+        return ce, logits
+
+    @torch.no_grad()
+    def _teacher_forward(self, inputs, need_logits: bool, layers):
+        """Teacher logits [(B, T, V_t) per teacher] if needed; first teacher's features {layer: (B, T, d_T)}."""
+        t_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "use_cache", "output_router_logits")}
+        logits, feats = [], {}
+        for i, teacher in enumerate(self.kd_teachers):
+            want = layers if i == 0 else []
+            if not need_logits and not want:
+                continue
+            with LayerCapture(teacher, want) as cap:
+                if need_logits:
+                    logits.append(teacher(**t_inputs, use_cache=False).logits)
+                else:  # features only: skip the LM head
+                    teacher.get_decoder()(**t_inputs, use_cache=False)
+            feats.update(cap.outputs)
+        return logits, feats
+
+    def _save(self, output_dir=None, state_dict=None):
+        """Save the student without the regressors, then regressor.pt beside it."""
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        regs = self.model._modules.pop("kd_regressors", None)
+        if state_dict is not None:
+            state_dict = {k: v for k, v in state_dict.items() if "kd_regressors." not in k}
+        try:
+            super()._save(output_dir, state_dict)
+        finally:
+            if regs is not None:
+                self.model.add_module("kd_regressors", regs)
+        if regs is not None and self.args.should_save:
+            save_regressors(regs, self.kd_layer_map, Path(output_dir) / REGRESSOR_FILE)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = Path(resume_from_checkpoint) / REGRESSOR_FILE
+        if self.regressors is not None and path.exists():
+            regs, _ = load_regressors(path)
+            self.regressors.load_state_dict(regs.state_dict())
