@@ -141,7 +141,9 @@ def cached(a, name, train, held, kd_cfg, fn) -> dict:
     import hashlib
 
     keys = ("steps", "batch_size", "max_length", "lr", "student_hidden", "student_layers", "seed")
-    blob = json.dumps([name, {k: getattr(a, k) for k in keys}, vars(kd_cfg) if kd_cfg else None, train, held],
+    # "assistant-only": the labels' encoding (imitate.train.data), part of what a result depends on.
+    blob = json.dumps(["assistant-only", name, {k: getattr(a, k) for k in keys}, vars(kd_cfg) if kd_cfg else None,
+                       train, held],
                       sort_keys=True)
     path = Path(a.out) / f"result_{name}_{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
     if path.exists() and not a.rerun:
@@ -155,10 +157,10 @@ def cached(a, name, train, held, kd_cfg, fn) -> dict:
 
 def train_once(a, tok, train, held, kd_cfg=None) -> dict:
     """One full fine-tuning run; KD when kd_cfg is given. Returns eval loss and step time."""
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from imitate.distill.trainer import KDTrainer, kd_setup
+    from imitate.train.data import encode_all
 
     name = "kd" if kd_cfg else "ce"
     args = SFTConfig(output_dir=str(Path(a.out) / name), max_steps=a.steps, per_device_train_batch_size=a.batch_size,
@@ -167,8 +169,10 @@ def train_once(a, tok, train, held, kd_cfg=None) -> dict:
                      report_to=[], use_cpu=True, max_length=a.max_length, seed=a.seed, gradient_checkpointing=False,
                      dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty())
     model = student(tok, a)
-    kw = dict(model=model, args=args, train_dataset=Dataset.from_list(train), eval_dataset=Dataset.from_list(held),
-              processing_class=tok)
+    # The finetune stage's encoding: loss (and KD terms) on the teacher's answer tokens only, and the
+    # held-out loss is CE on the teacher's answers, as in `finetune`.
+    kw = dict(model=model, args=args, train_dataset=encode_all(tok, train, "train", a.max_length),
+              eval_dataset=encode_all(tok, held, "held-out", a.max_length), processing_class=tok)
     trainer = KDTrainer(**kw, **kd_setup(kd_cfg, model, tok)) if kd_cfg else SFTTrainer(**kw)
     t0 = time.time()
     out = trainer.train()
