@@ -104,3 +104,30 @@ def test_consistency_needs_three_and_ignores_free_text():
     essays = group(["Rome fell slowly.", "Many causes.", "Economic decline mattered most."])
     assert F.check_all(essays) == {}
     assert answer_key("It is 50%.") == answer_key("The answer is 1/2.") == "0.5"
+
+
+@pytest.mark.parametrize("text", [
+    "30% of 90 = 0.3 × 90 = 27.", "25% of 80 = 20", "12 percent of 50 = 6", "75% = 0.75", "3/4 = 75%",
+    "2/5 = 40％", "half of 10 + 4 = 9", "3 times 5 + 2 = 17", "2 ^ 4 + 1 = 17",
+])
+def test_percentages_and_mid_expression_sides_are_not_false(text):
+    assert false_equations(text) == [], text
+
+
+def test_percent_of_is_read_as_a_product():
+    bad = false_equations("30% of 90 = 30")
+    assert len(bad) == 1 and "left side is 27" in bad[0]
+
+
+def test_the_sum_of_an_expression_is_still_checked():
+    assert len(false_equations("The sum of 5 + 6 = 12.")) == 1
+
+
+@pytest.mark.parametrize("text,wrong", [
+    ("그러므로 7 × 9 = 56입니다.", True), ("그러므로 7 × 9 = 63입니다.", False),
+    ("5 + 8 = 14이므로 답은 14예요.", True), ("9 × 4 = 36개", False), ("9 × 4 = 35個です", True),
+    ("40000 × 3 = 12만 원", False), ("1 ÷ 5 = 20퍼센트", False), ("1 ÷ 4 = 4분의 1", False),
+    ("4000 × 3 = 12 thousand", False),
+])
+def test_numbers_followed_by_cjk_end_the_side(text, wrong):
+    assert bool(false_equations(text)) is wrong, (text, false_equations(text))

@@ -57,3 +57,43 @@ def test_restating_the_question():
 ])
 def test_good_answers_pass(q, a):
     assert F.check(rec(q, a)) is None
+
+
+@pytest.mark.parametrize("marker", ["{i}. ", "{i}) ", "- ", "* ", "• "])
+def test_a_list_looping_over_two_items_is_repetition(marker):
+    lines = [marker.format(i=i) + ("Spinach" if i % 2 else "Broccoli") for i in range(1, 25)]
+    drop = F.check(rec("Name vegetables rich in iron.", "\n".join(lines)))
+    assert drop and drop.code == "repetition", drop
+
+
+@pytest.mark.parametrize("answer", [
+    "1. False\n2. True\n3. False\n4. False\n5. True\n6. False",
+    "1. C\n2. A\n3. C\n4. C\n5. D",
+    "1. Peel the apples.\n2. Slice the apples.\n3. Add sugar.\n4. Bake for 30 minutes.",
+])
+def test_numbered_answer_keys_and_steps_are_not_loops(answer):
+    assert F.check(rec("Give the answers.", answer)) is None
+
+
+def test_restating_after_stemming():
+    drop = F.check(rec("Why do maples change colour in autumn?",
+                       "Why do maples change colour in autumn? That is a question about why a maple changes colour in autumn."))
+    assert drop and drop.code == "restates_question"
+    drop = F.check(rec("How do bees make honey?", "You are asking how bees are making honey."))
+    assert drop and drop.code == "restates_question"
+
+
+@pytest.mark.parametrize("q,a", [
+    ("What colour is grass?", "Grass is green."),
+    ("How do bees make honey?", "Bees make honey from nectar."),
+    ("How many moons does Earth have?", "There is one."),
+    ("Which glass is yours?", "That one, the tall one."),
+])
+def test_short_real_answers_stay(q, a):
+    assert F.check(rec(q, a)) is None
+
+
+@pytest.mark.parametrize("answer", ["This is the one which is that, so it is.", "It is because it is, and thus so."])
+def test_function_words_only(answer):
+    drop = F.check(rec("What is love?", answer))
+    assert drop and drop.code == "stopwords", drop

@@ -50,3 +50,31 @@ def test_phrase_files_cover_english_and_korean():
     assert phrase_regex("refusal").search("i am unable to provide that")
     assert phrase_regex("refusal").search("답변드릴 수 없습니다")
     assert phrase_regex("ai_disclaimer").search("인공지능 언어 모델로서")
+
+
+@pytest.mark.parametrize("a", [
+    "저는 인공지능이기 때문에 직접 맛을 볼 수는 없지만, 보통 빵은 200도에서 굽습니다.",
+    "인공지능 언어모델이므로 개인적인 취향을 가질 수 없습니다. 다만 많은 분들이 통밀빵을 좋아합니다.",
+    "저는 AI 어시스턴트라서 정확한 답은 어렵지만, 반죽을 충분히 치대세요.",
+    "Al ser un modelo de lenguaje, no tengo gustos, pero el pan de masa madre es popular.",
+    "Soy una inteligencia artificial y no tengo opiniones personales sobre el pan.",
+])
+def test_more_korean_and_spanish_disclaimers(a):
+    drop = F.check(rec("How do I bake bread?", a))
+    assert drop is not None and drop.code == "ai_disclaimer", drop
+
+
+@pytest.mark.parametrize("a", [
+    "GPT는 트랜스포머 기반의 언어 모델입니다. 문맥을 보고 다음 단어를 예측합니다.",
+    "Herramientas como IA generativa ayudan a escribir recetas de pan.",
+])
+def test_talking_about_ai_is_not_a_disclaimer(a):
+    assert F.check(rec("What is GPT?", a)) is None
+
+
+def test_phrase_choices_and_anchors():
+    rx = phrase_regex("ai_disclaimer")
+    assert rx.search("저는 인공지능 챗봇입니다") and rx.search("siendo una IA")
+    from imitate.filters.refusal import phrases
+    anchors = phrases("ai_disclaimer")[1]
+    assert "" not in anchors and all(len(a) >= 2 for a in anchors)   # never a match-everything prefilter

@@ -3,7 +3,10 @@
 Only plain arithmetic is judged: numbers, + - − × x * · / ÷, parentheses and '='. An equation whose
 ends touch letters, units, %, ^ or a range (`5 km = 5000 m`, `2^10 = 1024`, `1990-2000`), or that
 has no operator at all (`Level 1 = 100 points`), is left alone, so units, dates, ranges and list
-numbering do not trigger it.
+numbering do not trigger it. A first side must not start inside a larger expression: after "of",
+"times", "%", "^" and the like it is dropped ("half of 10 + 2 = 7"); "X% of Y" itself is read as
+X/100 × Y. A last side followed by Korean, Chinese or Japanese ("54입니다", "54个") ends at the
+number, unless what follows scales it ("6만", "25퍼센트", "3분의 1").
 """
 from __future__ import annotations
 
@@ -20,7 +23,19 @@ CURRENCY_RE = re.compile(r"[€£₩¥](?=\d)")
 FRAC_RE = re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}")
 BOXED_RE = re.compile(r"\\boxed\{([^{}]*)\}")
 # A last side followed by one of these words is not the whole value ("3 remainder 1", "10 in binary").
-STOP_AFTER = re.compile(r"\s*(remainder|rem|r\b|in\b|base|mod|modulo|with|and\s+\d|\(mod|余|나머지)", re.I)
+STOP_AFTER = re.compile(r"\s*(remainder|rem|r\b|in\b|base|mod|modulo|with|and\s+\d|\(mod|余|나머지|"
+                        r"(?:hundred|thousand|million|billion|trillion|percent|squared|cubed)\b)", re.I)
+# "15% of 240" -> "15/100 × 240" (only when a number follows "of").
+PERCENT_OF_RE = re.compile(r"(\d+(?:\.\d+)?)[ \t]*(?:\\?%|[ \t]percent)[ \t]+of[ \t]+(?=[\d(.])", re.I)
+# Words that take the number after them as an operand: a side starting there is mid-expression.
+# "the sum of 3 + 4 = 7" is still an equation: the sum of an expression is the expression.
+OPERAND_WORDS = frozenset("of percent per times plus minus by over than divided multiplied squared "
+                          "cubed power root sqrt mod modulo log ln sin cos tan exp".split())
+SAME_VALUE_OF = frozenset("sum total product difference quotient result value answer".split())
+PRE_WORD_RE = re.compile(r"(?:([^\W\d_]+)[ \t]+)?([^\W\d_]+|[%^％])[ \t]*$")
+CJK_AFTER_RE = re.compile(r"[\uac00-\ud7a3\u3040-\u30ff\u4e00-\u9fff]")
+# After a number these scale it or make it a percentage, a fraction or a power: not the whole value.
+CJK_SCALE_RE = re.compile(r"[십백천만억조경十百千万萬亿億兆%％]|퍼센트|프로|분의|제곱|승|分之|パーセント")
 OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "/": "/", "÷": "/"}
 
 
@@ -29,7 +44,8 @@ def prepare(text: str) -> str:
     text = BOXED_RE.sub(r"\1", FRAC_RE.sub(r"(\1)/(\2)", text))
     for old, new in LATEX:
         text = text.replace(old, new)
-    return TIMES_RE.sub(" × ", CURRENCY_RE.sub("", text))
+    text = TIMES_RE.sub(" × ", CURRENCY_RE.sub("", text))
+    return PERCENT_OF_RE.sub(r"\1/100 × ", text) if "%" in text or "percent" in text else text
 
 
 def _tokens(run: str) -> list[tuple[str, object]]:
@@ -123,14 +139,34 @@ def _sides(text: str, start: int, end: int) -> list[list] | None:
     sides.append(cur)
     before = text[start - 1] if start > 0 else " "
     if not sides[0] or sides[0][0][0] == "op" and sides[0][0][1][0] not in "(-" or \
-            (not run[0].isspace() and (before.isalnum() or before in "^_.,%")):
+            (not run[0].isspace() and (before.isalnum() or before in "^_.,%％")) or _mid_expression(text, start):
         sides = sides[1:]
-    after = text[end] if end < len(text) else " "
-    if sides and (not sides[-1] or (not run[-1].isspace() and (after.isalnum() or after in "^_%°.,")
-                                    and not (after in ".," and not text[end + 1:end + 2].isdigit()))
-                  or STOP_AFTER.match(text, end)):
+    if sides and (not sides[-1] or not run[-1].isspace() and _glued_after(text, end) or STOP_AFTER.match(text, end)):
         sides = sides[:-1]
     return sides
+
+
+def _mid_expression(text: str, start: int) -> bool:
+    """True when the words just before `start` take it as an operand: "15% of", "3 times", "2 ^"."""
+    m = PRE_WORD_RE.search(text[max(0, start - 40):start])
+    if not m:
+        return False
+    word = m.group(2).lower()
+    if word in "%^％":
+        return True
+    return word in OPERAND_WORDS and not (word == "of" and (m.group(1) or "").lower() in SAME_VALUE_OF)
+
+
+def _glued_after(text: str, end: int) -> bool:
+    """True when what touches the last number continues it (a unit, "%", "^", a decimal part).
+    Korean, Chinese and Japanese write particles and counters right after a number ("54입니다",
+    "54개"): those end it, unless they scale it ("6만", "25퍼센트", "3분의 1")."""
+    after = text[end] if end < len(text) else " "
+    if after in ".,":
+        return text[end + 1:end + 2].isdigit()
+    if CJK_AFTER_RE.match(after):
+        return CJK_SCALE_RE.match(text, end) is not None
+    return after.isalnum() or after in "^_%°％‰"
 
 
 def _value(side: list, trim: str) -> Fraction | None:

@@ -20,6 +20,15 @@ ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 KEY_RUNS = {r[i:i + 4] for row in ROWS for r in (row, row[::-1]) for i in range(len(r) - 3)} - {"erty", "wert"}
 FILLER = frozenset("you asked ask asking question questions want wanted know wondering wonder "
                    "about whether me tell".split())
+# Longer answers are not checked for restating (it needs a word-by-word alignment).
+RESTATE_MAX_WORDS = 200
+# "1. ", "2) ", "- ", "* ", "• ", "a) ", "(3) " at the start of a line: list numbering, not content.
+MARKER_RE = re.compile(r"\s*(?:[-*+•·–]|\(?(?:\d{1,3}|[A-Za-z])[.)])\s+")
+# Numbered answers to separate questions ("1. True", "2. B") may repeat without looping.
+KEY_ANSWERS = frozenset("true false yes no correct incorrect right wrong t f o x".split())
+# "the one", "that one": a pronoun, not the number.
+DETERMINERS = frozenset("the this that which each every any no some another other a".split())
+PRONOUN_ONES = frozenset(("one", "ones"))
 # Gopher (Rae et al. 2021): largest share of characters covered by duplicate word n-grams.
 DUP_NGRAM_MAX = {5: 0.15, 7: 0.13, 10: 0.10}
 TOP_NGRAM_MAX = {2: 0.20, 3: 0.18, 4: 0.16}
@@ -36,13 +45,15 @@ class Meaningless(Filter):
             tokens unpronounceable (no vowel, `max_consonant_run` consonants in a row, keyboard
             runs like "asdf"), or Hangul made of bare jamo (ㅋㅋㅋ).
         stopwords: three or more words, all stop words (a yes/no answer is exempt).
-        repetition: a loop: `max_dup_line_share` of lines repeated, a sentence of 10+ characters said
+        repetition: a loop: `max_dup_line_share` of lines repeated (list numbering and bullets
+            left out, so "1. Kiwi" and "3. Kiwi" repeat), a sentence of 10+ characters said
             `max_sentence_repeats`+ times, one word over `max_top_word_share` of 10+ words, Gopher
             duplicate/top n-gram shares (texts of `gopher_min_words`+ words that zlib shrinks below
             `gopher_max_ratio`: no others can reach the limits in practice), or a text of
             `compress_min_chars`+ characters that zlib shrinks below `min_compress_ratio`.
         restates_question: the answer only repeats the question (`restate_recall`+ of the
-            question's words in order, no new content word).
+            question's words in order, no new content word; words compared after light stemming,
+            so "keeps" repeats "keep").
     """
     name = "meaningless"
     params = ("min_vowel_share", "max_consonant_run", "max_dup_line_share", "max_sentence_repeats",
@@ -90,12 +101,15 @@ class Meaningless(Filter):
         return None
 
     def _stopwords(self, toks: list[str]) -> Drop | None:
-        if len(toks) >= 3 and toks[0] not in YES_NO and all(t in STOP_ALL for t in toks):
-            return Drop("stopwords", "only stop words: " + " ".join(toks[:12]))
-        return None
+        if len(toks) < 3 or toks[0] in YES_NO:
+            return None
+        for i, t in enumerate(toks):
+            if t not in STOP_ALL and not (t in PRONOUN_ONES and i and toks[i - 1] in DETERMINERS):
+                return None
+        return Drop("stopwords", "only stop words: " + " ".join(toks[:12]))
 
     def _repetition(self, prose: str, toks: list[str]) -> Drop | None:
-        lines = [ln.strip() for ln in prose.splitlines() if any(ch.isalpha() for ch in ln)] \
+        lines = [_line_key(ln) for ln in prose.splitlines() if any(ch.isalpha() for ch in ln)] \
             if prose.count("\n") >= 3 else []
         if len(lines) >= 4:
             counts = Counter(lines)
@@ -125,16 +139,42 @@ class Meaningless(Filter):
 
     def _restates(self, question: str, toks: list[str]) -> Drop | None:
         q = words(strip_code(question))
-        if len(q) < 4 or not toks or toks[0] in YES_NO or len(toks) > 2 * len(q) + 4:
+        if len(q) < 4 or not toks or toks[0] in YES_NO or len(toks) > RESTATE_MAX_WORDS:
             return None
+        q = [_stem(t) for t in q]
         qset = set(q)
-        new = [t for t in toks if t not in qset and t not in STOP_ALL and t not in FILLER]
-        if new:
-            return None
-        recall = _lcs(q, toks) / len(q)
+        if any(t not in STOP_ALL and t not in FILLER and _stem(t) not in qset for t in toks):
+            return None   # the answer adds a content word (compared after light stemming)
+        stems = [_stem(t) for t in toks]
+        recall = _lcs(q, stems) / len(q)
         if recall >= self.restate_recall:
             return Drop("restates_question", f"{recall:.0%} of the question's words, nothing new")
         return None
+
+
+def _line_key(line: str) -> str:
+    """A line without its list marker, so that "1. Kiwi" and "3. Kiwi" repeat; a numbered short
+    key answer ("1. True", "2. B") keeps its number: answers to different questions."""
+    line = line.strip()
+    m = MARKER_RE.match(line)
+    if not m:
+        return line
+    rest = line[m.end():].strip()
+    if len(rest) <= 2 or rest.lower().strip(".!") in KEY_ANSWERS:
+        return line
+    return rest
+
+
+@lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    """Light English stemming, the same on both sides (irregular forms aside): make, makes and
+    making give "mak", keeps and keeping "keep"."""
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"),
+                         ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith(("ss", "us", "is")):
+            word = word[: len(word) - len(suffix)] + keep
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 class _NonWords(dict):

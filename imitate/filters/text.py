@@ -33,7 +33,9 @@ STOPWORDS = {
           "nel alla del ma sul".split(),
 }
 STOP_ALL = frozenset(w for ws in STOPWORDS.values() for w in ws) | frozenset(
-    "a i o e y de no in me my mine our us him her them am being so just very too only".split())
+    "a i o e y de no in me my mine our us him her them am being so just very too only thus therefore "
+    "hence though although because whereas whom itself themselves myself yourself himself herself "
+    "ourselves".split())
 YES_NO = frozenset("yes no yeah nope sí si não oui non ja nein 네 예 아니요 아뇨 아니오".split())
 
 
