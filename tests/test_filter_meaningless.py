@@ -97,3 +97,21 @@ def test_short_real_answers_stay(q, a):
 def test_function_words_only(answer):
     drop = F.check(rec("What is love?", answer))
     assert drop and drop.code == "stopwords", drop
+
+
+def test_short_answers_whose_key_word_is_a_foreign_stop_word_are_kept():
+    # Found on real embedded-teacher output: "au" is a French stop word, but here it is the answer.
+    f = Meaningless()
+    for q, a in [("What is the chemical symbol for gold?", "The chemical symbol for gold is Au."),
+                 ("Which element has the symbol Au?", "It is Au.")]:
+        assert f.check(rec(q, a)) is None, (q, a)
+    assert f.check(rec("Why is the sky blue?", "It is the one that is.")).code == "stopwords"
+
+
+def test_a_statement_answering_a_yes_no_question_is_not_a_restatement():
+    f = Meaningless()
+    assert f.check(rec("Is Paris the capital of France?", "Paris is the capital of France.")) is None
+    assert f.check(rec("Does water boil at 100 degrees Celsius at sea level?",
+                       "Water boils at 100 degrees Celsius at sea level.")) is None
+    drop = f.check(rec("How does a kettle heat water quickly?", "A kettle heats water quickly."))
+    assert drop is not None and drop.code == "restates_question"

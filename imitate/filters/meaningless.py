@@ -6,7 +6,7 @@ from collections import Counter
 from functools import lru_cache
 
 from imitate.filters import Drop, Filter
-from imitate.filters.text import STOP_ALL, YES_NO, sentences, strip_code, words
+from imitate.filters.text import STOP_ALL, YES_NO, sentences, stopwords_for, strip_code, words
 from imitate.records import turn
 
 VOWELS = "aeiouyáéíóúàèìòùâêîôûäëïöüãõåæœø"
@@ -20,6 +20,9 @@ ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 KEY_RUNS = {r[i:i + 4] for row in ROWS for r in (row, row[::-1]) for i in range(len(r) - 3)} - {"erty", "wert"}
 FILLER = frozenset("you asked ask asking question questions want wanted know wondering wonder "
                    "about whether me tell".split())
+# A question opening with one of these is a yes/no question: restating it as a statement answers it.
+YES_NO_OPENERS = frozenset("is are was were am do does did can could will would should shall has have had "
+                           "may might must isn't aren't wasn't weren't doesn't don't didn't".split())
 # Longer answers are not checked for restating (it needs a word-by-word alignment).
 RESTATE_MAX_WORDS = 200
 # "1. ", "2) ", "- ", "* ", "• ", "a) ", "(3) " at the start of a line: list numbering, not content.
@@ -103,8 +106,11 @@ class Meaningless(Filter):
     def _stopwords(self, toks: list[str]) -> Drop | None:
         if len(toks) < 3 or toks[0] in YES_NO:
             return None
+        stop = STOP_ALL
+        if all(t in stop for t in toks):
+            stop = stopwords_for(toks)   # the answer's own language: "It is Au." names a symbol
         for i, t in enumerate(toks):
-            if t not in STOP_ALL and not (t in PRONOUN_ONES and i and toks[i - 1] in DETERMINERS):
+            if t not in stop and not (t in PRONOUN_ONES and i and toks[i - 1] in DETERMINERS):
                 return None
         return Drop("stopwords", "only stop words: " + " ".join(toks[:12]))
 
@@ -141,10 +147,14 @@ class Meaningless(Filter):
         q = words(strip_code(question))
         if len(q) < 4 or not toks or toks[0] in YES_NO or len(toks) > RESTATE_MAX_WORDS:
             return None
+        if q[0] in YES_NO_OPENERS:
+            return None   # "Is Paris the capital of France?" "Paris is the capital of France." affirms
         q = [_stem(t) for t in q]
         qset = set(q)
-        if any(t not in STOP_ALL and t not in FILLER and _stem(t) not in qset for t in toks):
-            return None   # the answer adds a content word (compared after light stemming)
+        for stop in (STOP_ALL, None):
+            stop = stop or stopwords_for(toks)   # then the answer's own language: "au" is not French here
+            if any(t not in stop and t not in FILLER and _stem(t) not in qset for t in toks):
+                return None   # the answer adds a content word (compared after light stemming)
         stems = [_stem(t) for t in toks]
         recall = _lcs(q, stems) / len(q)
         if recall >= self.restate_recall:

@@ -32,10 +32,20 @@ STOPWORDS = {
     "it": "il lo gli della delle è sono un una per con non più che come anche questo questa "
           "nel alla del ma sul".split(),
 }
-STOP_ALL = frozenset(w for ws in STOPWORDS.values() for w in ws) | frozenset(
+STOP_EXTRA = frozenset(
     "a i o e y de no in me my mine our us him her them am being so just very too only thus therefore "
     "hence though although because whereas whom itself themselves myself yourself himself herself "
     "ourselves".split())
+STOP_BY_LANG = {lang: frozenset(ws) | STOP_EXTRA for lang, ws in STOPWORDS.items()}
+STOP_ALL = frozenset().union(*STOP_BY_LANG.values())
+
+
+def stopwords_for(toks) -> frozenset:
+    """The stop words of the language whose list covers most of `toks`. Callers first test against
+    STOP_ALL (cheap, a superset) and ask this only when every word looked like a stop word: in
+    "The symbol for gold is Au." the French article "au" is the answer, not a stop word."""
+    best = max(STOP_BY_LANG, key=lambda lang: sum(t in STOP_BY_LANG[lang] for t in toks))
+    return STOP_BY_LANG[best]
 YES_NO = frozenset("yes no yeah nope sí si não oui non ja nein 네 예 아니요 아뇨 아니오".split())
 
 
