@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from imitate.errors import UserError
-from imitate.prompts import load_seeds, question_kind
+from imitate.prompts import question_kind
+from imitate.seedio import load_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds" / "seeds.jsonl"

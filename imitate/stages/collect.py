@@ -24,7 +24,8 @@ from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
 from imitate.progress import Progress
-from imitate.prompts import choose_prompts, load_seeds, load_system_prompts
+from imitate.prompts import choose_prompts, load_system_prompts
+from imitate.seedio import load_seeds
 from imitate.records import Appender, iter_jsonl, repair_torn_tail, write_json, write_jsonl
 from imitate.teacher.client import Client, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request, send_all

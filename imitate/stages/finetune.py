@@ -205,12 +205,8 @@ def build_trainer(cfg: Config):
                   train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
                   peft_config=lora_config(cfg))
     if cfg.kd:
-        try:
-            from imitate.distill.trainer import KDTrainer, kd_setup
-        except ModuleNotFoundError as e:
-            if not (e.name or "").startswith("imitate"):
-                raise
-            raise UserError(f"white-box KD is not available in this install ({e.name} is missing)") from None
+        from imitate.distill.trainer import KDTrainer, kd_setup
+
         trainer = KDTrainer(**kwargs, **kd_setup(cfg, model, tokenizer))
     else:
         trainer = SFTTrainer(**kwargs)

@@ -27,7 +27,7 @@ from pathlib import Path
 from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
-from imitate.prompts import load_seeds
+from imitate.seedio import load_seeds
 from imitate.records import write_json, write_jsonl
 from imitate.seedgen import evol, self_instruct
 from imitate.seedgen.asker import REQUESTS_FILE, Asker
