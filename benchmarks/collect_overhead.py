@@ -6,7 +6,7 @@ imitate's time is the whole stage: reading seeds, planning, hashing keys, append
 every record, writing stats.
 Goal: imitate's requests/s at least 0.9 of the bare client's.
 
-Run: .venv/bin/python benchmarks/collect_overhead.py [--requests 2000] [--concurrency 16]
+Run: .venv/bin/python benchmarks/collect_overhead.py [--requests 5000] [--concurrency 16]
 """
 import argparse
 import asyncio
@@ -52,7 +52,7 @@ def imitate_run(url: str, seeds: Path, run: Path, concurrency: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=2000, help="requests per side")
+    ap.add_argument("--requests", type=int, default=5000, help="requests per side")
     ap.add_argument("--concurrency", type=int, default=16, help="requests in flight on both sides")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs per side; best is kept")
     a = ap.parse_args()
