@@ -36,12 +36,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_command(model: Path, port: int, host: str = "127.0.0.1", batching: bool = True) -> list[str]:
+KV_BLOCKS = 96   # continuous-batching KV cache, in blocks of 256 tokens
+
+
+def serve_command(model: Path, port: int, host: str = "127.0.0.1", kv_blocks: int = KV_BLOCKS) -> list[str]:
+    """`transformers serve` with continuous batching; kv_blocks=0 leaves the cache at its default."""
     cmd = [sys.executable, "-c", LAUNCH, "serve", str(model), "--host", host, "--port", str(port),
            "--device", "cpu" if not _has_cuda() else "auto", "--log-level", "warning"]
-    # On CPU, continuous batching sizes its KV cache at 60% of the machine's RAM (11 GB here) unless
-    # told otherwise; 96 blocks of 256 tokens (~0.6 GB for this model) hold 16 requests of 1.5k tokens.
-    return cmd + (["--continuous-batching", "--cb-num-blocks", "96"] if batching else [])
+    # On CPU, continuous batching sizes its KV cache at 60% of the machine's RAM (13 GB RSS here, and
+    # slower: 42 against 77 tok/s at concurrency 16) unless told otherwise; 96 blocks of 256 tokens (~0.6 GB for this model) hold 16
+    # requests of 1.5k tokens (benchmarks/embedded_throughput.py --kv-blocks 0 measures the default).
+    cmd.append("--continuous-batching")
+    return cmd + (["--cb-num-blocks", str(kv_blocks)] if kv_blocks else [])
 
 
 def _has_cuda() -> bool:
@@ -71,8 +77,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path | None, timeout: fl
 class EmbeddedServer:
     """Context manager: start the server, wait for /health, give a Teacher, stop it on exit."""
 
-    def __init__(self, log_path: Path | None = None, port: int | None = None, host: str = "127.0.0.1"):
+    def __init__(self, log_path: Path | None = None, port: int | None = None, host: str = "127.0.0.1",
+                 kv_blocks: int = KV_BLOCKS):
         self.log_path = log_path
+        self.kv_blocks = kv_blocks
         self.port = port or free_port()
         self.host = host
         self.proc: subprocess.Popen | None = None
@@ -83,7 +91,7 @@ class EmbeddedServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = dict(os.environ, HF_HUB_OFFLINE="1")
         env.pop("OPENAI_API_KEY", None)   # the server needs no key; keep it out of its environment
-        self.proc = subprocess.Popen(serve_command(model, self.port, self.host), stdout=log,
+        self.proc = subprocess.Popen(serve_command(model, self.port, self.host, self.kv_blocks), stdout=log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
         if log is not subprocess.DEVNULL:
             log.close()
