@@ -43,9 +43,10 @@ def serve_command(model: Path, port: int, host: str = "127.0.0.1", kv_blocks: in
     """`transformers serve` with continuous batching; kv_blocks=0 leaves the cache at its default."""
     cmd = [sys.executable, "-c", LAUNCH, "serve", str(model), "--host", host, "--port", str(port),
            "--device", "cpu" if not _has_cuda() else "auto", "--log-level", "warning"]
-    # On CPU, continuous batching sizes its KV cache at 60% of the machine's RAM (13 GB RSS here, and
-    # slower: 42 against 77 tok/s at concurrency 16) unless told otherwise; 96 blocks of 256 tokens (~0.6 GB for this model) hold 16
-    # requests of 1.5k tokens (benchmarks/embedded_throughput.py --kv-blocks 0 measures the default).
+    # On CPU, continuous batching sizes its KV cache at 60% of the machine's RAM unless told
+    # otherwise: 13 GB RSS here, and slower (42 against 77 tok/s at concurrency 16). 96 blocks of
+    # 256 tokens (~0.6 GB for this model) hold 16 requests of 1.5k tokens
+    # (benchmarks/embedded_throughput.py --kv-blocks 0 measures the default).
     cmd.append("--continuous-batching")
     return cmd + (["--cb-num-blocks", str(kv_blocks)] if kv_blocks else [])
 
