@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -74,6 +75,21 @@ def repair_torn_tail(path: str | Path) -> bool:
     print(f"warning: {path}: repaired a torn last line ({len(data) - keep} bytes dropped; "
           "complete lines kept)", file=sys.stderr)
     return True
+
+
+def load_by_id(path: str | Path) -> dict[str, dict]:
+    """id -> record of an append-only JSONL file (a torn last line repaired first); {} when absent.
+    What a resumed stage already has on disk."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    repair_torn_tail(path)
+    return {rec["id"]: rec for _, rec in iter_jsonl(path) if "id" in rec}
+
+
+def utc_now() -> str:
+    """The `created` timestamp of a record: ISO 8601, UTC, seconds."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dumps(rec: dict) -> str:

@@ -26,3 +26,17 @@ def run_cli(*args, env=None, timeout=600, cwd=None):
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "imitate", *map(str, args)], capture_output=True,
                           text=True, env=full_env, timeout=timeout, cwd=cwd or ROOT)
+
+
+def kill_9_after(args, out, lines: int, timeout: float = 60):
+    """Start `python -m imitate ARGS`, wait until `out` holds `lines` lines, then kill -9 it."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "imitate", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < lines):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,13 +1,8 @@
 """Crash safety: kill -9 mid-run and re-run; torn last lines; nothing paid twice."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 
-from conftest import ROOT
+from conftest import kill_9_after
 from fault_server import FaultServer
 from test_collect_faults import lines, seeds_file
 
@@ -26,13 +21,7 @@ def test_kill_9_then_resume_pays_at_most_the_in_flight(tmp_path):
     out = run / "collected.jsonl"
     with FaultServer(delay=0.1) as srv:
         args = cmd(srv, tmp_path, seeds, run, conc)
-        proc = subprocess.Popen([sys.executable, "-m", "imitate", *args], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 12):
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_9_after(args, out, 12)
         first = len(lines(out))
         assert 12 <= first < 2 * n, "the kill must land mid-run"
 

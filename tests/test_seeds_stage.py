@@ -1,13 +1,8 @@
 """`imitate seeds` against the tests' fault server (scripted answers) and the embedded teacher."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import kill_9_after, run_cli
 from fault_server import FaultServer
 from seed_teacher import teacher
 
@@ -187,13 +182,7 @@ def test_kill_9_then_resume_sends_nothing_twice(tmp_path):
                 "--n", "16", "--rounds", "2", "--teacher-url", srv.url, "--teacher-model", "t",
                 "--concurrency", str(conc)]
         log = tmp_path / "run" / "seeds_requests.jsonl"
-        proc = subprocess.Popen([sys.executable, "-m", "imitate", *args], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 12):
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_9_after(args, log, 12)
         before = len(lines(log))
         assert 12 <= before < 48, "the kill must land mid-run"
         assert main(args) == 0

@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 
 from imitate.progress import Progress
-from imitate.records import Appender, iter_jsonl, repair_torn_tail
+from imitate.records import Appender, load_by_id, utc_now
 from imitate.teacher.client import Answer, Client, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request, send_all
-from imitate.teacher.server import EMBEDDED_NAME, EmbeddedServer
+from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer
 
 REQUESTS_FILE = "seeds_requests.jsonl"
-
-
-def load_answers(path: Path) -> dict[str, dict]:
-    """key -> answer record of `path`, after repairing a torn last line."""
-    if not path.exists():
-        return {}
-    repair_torn_tail(path)
-    return {rec["id"]: rec for _, rec in iter_jsonl(path) if "id" in rec and isinstance(rec.get("content"), str)}
 
 
 class Asker:
@@ -37,7 +28,7 @@ class Asker:
                  policy: RetryPolicy):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / REQUESTS_FILE
-        self.cache = load_answers(self.path)
+        self.cache = {k: r for k, r in load_by_id(self.path).items() if isinstance(r.get("content"), str)}
         self.remote = remote
         self.teacher = remote or Teacher(model="embedded", name=EMBEDDED_NAME)   # key label only
         self.concurrency, self.policy = concurrency, policy
@@ -67,8 +58,7 @@ class Asker:
     def _start(self) -> None:
         teacher = self.remote
         if teacher is None:
-            print("teacher: the embedded SmolLM2-135M-Instruct (transformers serve, loopback); "
-                  "use --teacher-url URL --teacher-model NAME for another", flush=True)
+            print(EMBEDDED_HINT, flush=True)
             self._server = EmbeddedServer(log_path=self.run_dir / "teacher_server.log")
             teacher = self._server.start()
         else:
@@ -81,7 +71,7 @@ class Asker:
                "params": req.params, "sample": req.sample, "content": ans.content,
                "finish_reason": ans.finish_reason,
                "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},
-               "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+               "created": utc_now()}
         self.cache[req.key] = rec
         return rec
 

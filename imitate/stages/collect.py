@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from imitate import config as config_mod
@@ -26,10 +25,10 @@ from imitate.errors import UserError
 from imitate.progress import Progress
 from imitate.prompts import choose_prompts, load_system_prompts
 from imitate.seedio import load_seeds
-from imitate.records import Appender, iter_jsonl, repair_torn_tail, write_json, write_jsonl
+from imitate.records import Appender, load_by_id, utc_now, write_json, write_jsonl
 from imitate.teacher.client import Client, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request, send_all
-from imitate.teacher.server import EMBEDDED_NAME, EmbeddedServer, request_timeout
+from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer, request_timeout
 
 SHIPPED_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seeds.jsonl"
 
@@ -122,16 +121,8 @@ def to_record(req: Request, ans) -> dict:
                             "params": req.params},
                 "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},
                 "finish_reason": ans.finish_reason,
-                "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+                "created": utc_now()})
     return rec
-
-
-def done_keys(path: Path) -> set[str]:
-    """Keys already answered in `path`, after repairing a torn last line."""
-    if not path.exists():
-        return set()
-    repair_torn_tail(path)
-    return {rec["id"] for _, rec in iter_jsonl(path) if "id" in rec}
 
 
 def run(cfg: Config) -> int:
@@ -145,7 +136,7 @@ def run(cfg: Config) -> int:
     if cfg.dry_run:
         return dry_run(requests)
     run_dir = Path(cfg.run)
-    done = done_keys(run_dir / "collected.jsonl")
+    done = load_by_id(run_dir / "collected.jsonl")
     todo = [r for r in requests if r.key not in done]
     print(f"{len(seeds)} seeds -> {len(requests)} requests; {len(requests) - len(todo)} already "
           f"answered in {run_dir / 'collected.jsonl'}, {len(todo)} to send")
@@ -156,8 +147,7 @@ def run(cfg: Config) -> int:
         return 0
     server = None
     if remote is None:
-        print("teacher: the embedded SmolLM2-135M-Instruct (transformers serve, loopback); "
-              "use --teacher-url URL --teacher-model NAME for another")
+        print(EMBEDDED_HINT)
         server = EmbeddedServer(log_path=run_dir / "teacher_server.log")
         embedded = server.start()
         todo = [Request(embedded, r.messages, r.params, r.sample, r.meta) for r in todo]

@@ -20,6 +20,8 @@ from imitate.errors import UserError
 from imitate.teacher.client import Teacher
 
 EMBEDDED_NAME = f"{embedded.MODEL_NAME} (embedded)"   # what records and request keys carry
+EMBEDDED_HINT = ("teacher: the embedded SmolLM2-135M-Instruct (transformers serve, loopback); "
+                 "use --teacher-url URL --teacher-model NAME for another")
 LAUNCH = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())"
 
 
