@@ -105,7 +105,7 @@ def generate_answers(questions, tok, model, max_new_tokens: int, batch: int = 16
 
 def conversations(a, tok, teacher) -> list[dict]:
     if a.input:
-        return read_conversations(a.input)
+        return [rec for _, rec in read_conversations(a.input)]
     cache = Path(a.out) / "teacher_answers.jsonl"
     need = a.n_train + a.n_eval
     have = [r for r in (read_jsonl(cache) if cache.exists() else [])
@@ -204,9 +204,9 @@ def main(argv=None) -> int:
     print(f"{len(train)} training, {len(held)} held-out conversations; {a.steps} steps of {a.batch_size}; "
           f"student d={a.student_hidden} x {a.student_layers} layers", flush=True)
     ce = cached(a, "ce", train, held, None, lambda: train_once(a, tok, train, held))
-    kd_cfg = SimpleNamespace(teacher_model=["embedded"], kd=["logit", "feature"], layer_map=a.layer_map,
-                             temperature=a.temperature, lambda_ce=1.0, lambda_kl=a.lambda_kl,
-                             lambda_mse=a.lambda_mse, seed=a.seed)
+    kd_cfg = SimpleNamespace(kd_teacher=["embedded"], kd=["logit", "feature"], layer_map=a.layer_map,
+                             kd_temperature=a.temperature, lambda_ce=1.0, lambda_kl=a.lambda_kl,
+                             lambda_mse=a.lambda_mse, rng_seed=a.seed)
     kd = cached(a, "kd", train, held, kd_cfg, lambda: train_once(a, tok, train, held, kd_cfg))
     result = {"eval_loss_ce": round(ce["eval_loss"], 4), "eval_loss_kd": round(kd["eval_loss"], 4),
               "kd_better": kd["eval_loss"] < ce["eval_loss"], "step_s_ce": ce["step_s"], "step_s_kd": kd["step_s"],

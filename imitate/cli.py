@@ -12,20 +12,14 @@ import sys
 
 from imitate import config as config_mod
 from imitate.errors import UserError
+from imitate.rundir import STAGES
 
-STAGES = {
-    "collect": "imitate.stages.collect",
-    "seeds": "imitate.stages.seeds",
-    "filter": "imitate.stages.filter",
-    "finetune": "imitate.stages.finetune",
-    "export": "imitate.stages.export",
-    "report": "imitate.stages.report",
-    "teacher": "imitate.teacher.serve_cli",
-}
+COMMANDS = {**STAGES, "teacher": "imitate.teacher.serve_cli"}
+RENAMED = {"seeds": "questions"}   # former subcommand names: still run, with a warning
 
 SUMMARY = {
+    "questions": "have the teacher write new questions (Self-Instruct, Evol-Instruct): questions.jsonl",
     "collect": "ask the teacher the seed questions and write collected.jsonl",
-    "seeds": "have the teacher write new seed questions (Self-Instruct, Evol-Instruct)",
     "filter": "keep the answers worth imitating; write kept.jsonl and dropped.jsonl with reasons",
     "finetune": "LoRA-tune the student on kept.jsonl (TRL), optionally with white-box KD",
     "export": "write the kept set as OpenAI messages, ShareGPT or Alpaca, plus Parquet",
@@ -36,12 +30,12 @@ SUMMARY = {
 
 def _parser(stage: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imitate", description="Imitation learning from an API-only teacher.",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     sub = p.add_subparsers(dest="stage", metavar="STAGE")
     for name, summary in SUMMARY.items():
-        sp = sub.add_parser(name, help=summary, description=summary)
+        sp = sub.add_parser(name, help=summary, description=summary, allow_abbrev=False)
         if name == stage:
-            mod = importlib.import_module(STAGES[name])
+            mod = importlib.import_module(COMMANDS[name])
             if mod.__doc__:
                 sp.description = mod.__doc__
                 sp.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -55,14 +49,20 @@ def _parser(stage: str | None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    stage = next((a for a in argv if a in STAGES), None)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, a in enumerate(argv):
+        if a in RENAMED:
+            config_mod.renamed(f"`imitate {a}`", f"`imitate {RENAMED[a]}`")
+            argv[i] = RENAMED[a]
+        if not a.startswith("-"):
+            break
+    stage = next((a for a in argv if a in COMMANDS), None)
     try:
         args = vars(_parser(stage).parse_args(argv))
         if not args.get("stage"):
             _parser(None).print_help()
             return 2
-        mod = importlib.import_module(STAGES[args.pop("stage")])
+        mod = importlib.import_module(COMMANDS[args.pop("stage")])
         if hasattr(mod, "main"):
             return mod.main(args)
         cfg = config_mod.build(mod.Config, args, args.pop("config", None))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import types
 import typing
 from pathlib import Path
@@ -17,9 +18,11 @@ from pathlib import Path
 from imitate.errors import UserError
 
 
-def opt(default, help: str, *, choices=None, factory=None, flag: str | None = None):
-    """A config field: default (or factory for lists), help text, optional choices and flag name."""
-    meta = {"help": help, "choices": choices, "flag": flag}
+def opt(default, help: str, *, choices=None, factory=None, flag: str | None = None, old: tuple = ()):
+    """A config field: default (or factory for lists), help text, optional choices and flag name.
+    `old`: former names of the setting ("from", "seed"), still read from flags and config files
+    with a warning that names the new one."""
+    meta = {"help": help, "choices": choices, "flag": flag, "old": tuple(old)}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -46,6 +49,25 @@ class _Extend(argparse.Action):
         setattr(ns, self.dest, cur + [self.type_(v) for v in _split(values)])
 
 
+_warned: set[str] = set()
+
+
+def renamed(old: str, new: str) -> None:
+    """Warn once per process that a flag, setting or subcommand has a new name."""
+    if old not in _warned:
+        _warned.add(old)
+        print(f"warning: {old} is now {new}; the old name still works for now", file=sys.stderr)
+
+
+def _old_name(action_cls, new_flag: str):
+    """The argparse action for a former flag name: warn, then act as the new flag does."""
+    class Old(action_cls):
+        def __call__(self, parser, ns, values, option_string=None):
+            renamed(option_string, new_flag)
+            super().__call__(parser, ns, values, option_string)
+    return Old
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
     """Add one flag per field of dataclass `cls`; unset flags stay absent from the namespace."""
     hints = typing.get_type_hints(cls)
@@ -56,29 +78,43 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_ = f.metadata["help"] + f" (default: {default!r})"
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_)
+        kw = dict(dest=f.name, default=argparse.SUPPRESS)
         if tp is bool and not is_list:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            action, extra = argparse.BooleanOptionalAction, {}
         elif is_list:
             action = type("Extend", (_Extend,), {"type_": staticmethod(tp)})
-            parser.add_argument(flag, action=action, metavar=f.name.upper(), **kw)
+            extra = {"metavar": f.name.upper()}
         else:
-            parser.add_argument(flag, type=tp, choices=f.metadata.get("choices"),
-                                metavar=None if f.metadata.get("choices") else f.name.upper(), **kw)
+            action = argparse._StoreAction
+            extra = {"type": tp, "choices": f.metadata.get("choices"),
+                     "metavar": None if f.metadata.get("choices") else f.name.upper()}
+        parser.add_argument(flag, action=action, help=help_, **kw, **extra)
+        for old in f.metadata.get("old", ()):
+            parser.add_argument("--" + old.replace("_", "-"), action=_old_name(action, flag),
+                                help=argparse.SUPPRESS, **kw, **extra)
 
 
-def load_yaml(path: str | Path) -> dict:
+def read_yaml(path: str | Path, nodes: bool = False):
+    """A YAML file's data (and, with `nodes`, its node tree, for line numbers); UserError naming
+    the file, and the line of a syntax error."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise UserError("config file not found", path)
+        raise UserError("no such file", path)
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(text)
+        return (data, yaml.compose(text)) if nodes else data
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path,
                         mark.line + 1 if mark else None) from None
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A --config file: a mapping of setting: value."""
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise UserError("a config file must be a mapping of setting: value", path)
     return {k.replace("-", "_"): v for k, v in data.items()}
@@ -88,6 +124,11 @@ def build(cls, flags: dict, config_file: str | Path | None = None):
     """Merge defaults < YAML < flags into `cls`, rejecting unknown YAML keys."""
     names = {f.name for f in dataclasses.fields(cls)}
     values = load_yaml(config_file) if config_file else {}
+    for f in dataclasses.fields(cls):
+        for old in f.metadata.get("old", ()):
+            if old in values and f.name not in values:
+                renamed(f"setting {old!r} in {config_file}", repr(f.name))
+                values[f.name] = values.pop(old)
     unknown = sorted(set(values) - names)
     if unknown:
         raise UserError(f"unknown settings {', '.join(unknown)}; known: {', '.join(sorted(names))}",

@@ -11,13 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from imitate.config import read_yaml
 from imitate.errors import UserError
+from imitate.shipped import PROMPTS
+from imitate.text.language import guess
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 KINDS = ("any", "multiple_choice", "short_answer", "open")
-HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 
 
 @dataclass(frozen=True)
@@ -67,19 +66,11 @@ def _prompt_from(item, path, line) -> SystemPrompt:
 def load_system_prompts(path: str | Path | None = None) -> list[SystemPrompt]:
     """Read system prompts from YAML: a list, or a mapping with a `prompts` list.
 
-    Default: prompts/system_prompts.yaml of this repository. Raises UserError naming the file and
+    Default: the shipped prompts/system_prompts.yaml. Raises UserError naming the file and
     line for bad YAML, a missing id or text, an unknown kind or suits key, and duplicate ids.
     """
-    path = Path(path) if path is not None else PROMPTS_DIR / "system_prompts.yaml"
-    if not path.is_file():
-        raise UserError("no such file", path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data, node = yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path,
-                        mark.line + 1 if mark else None) from None
+    path = Path(path) if path is not None else PROMPTS / "system_prompts.yaml"
+    data, node = read_yaml(path, nodes=True)
     if isinstance(data, dict):
         data = data.get("prompts")
         node = next((v for k, v in node.value if k.value == "prompts"), None)
@@ -111,10 +102,6 @@ _OPEN_KO = re.compile(r"설명|비교|써\s*주|작성|정리|알려\s*주|방�
 _SHORT_KO = re.compile(r"무엇|뭔가요|누구|몇|얼마|언제|어디|무슨|며칠|어느")
 
 
-def is_korean(text: str) -> bool:
-    return bool(HANGUL.search(text))
-
-
 def question_kind(question: str) -> str:
     """Sort a question into one of three kinds, by surface form only.
 
@@ -131,7 +118,7 @@ def question_kind(question: str) -> str:
         return "multiple_choice"
     if len(q.split()) > 30:
         return "open"
-    if is_korean(q):
+    if guess(q) == "ko":
         return "short_answer" if _SHORT_KO.search(q) and not _OPEN_KO.search(q) else "open"
     return "short_answer" if _SHORT_EN.search(q) and not _OPEN_EN.search(q) else "open"
 
@@ -139,8 +126,8 @@ def question_kind(question: str) -> str:
 # ---------------------------------------------------------------- pairing seeds with prompts
 
 def seed_language(seed: dict) -> str:
-    """The seed's `language`, else "ko" when the question has Hangul, else "en"."""
-    return seed.get("language") or ("ko" if is_korean(seed.get("question", "")) else "en")
+    """The seed's `language`, else the question's (imitate.text.language.guess), else "en"."""
+    return seed.get("language") or guess(seed.get("question", "")) or "en"
 
 
 def _fits(p: SystemPrompt, category, kind, language) -> bool:

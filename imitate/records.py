@@ -177,14 +177,15 @@ def check_messages(rec: dict, path, line: int | None, need_assistant: bool = Tru
     return msgs
 
 
-def read_conversations(path: str | Path) -> list[dict]:
-    """Read records that must carry `messages` with a user and an assistant turn (filter, finetune)."""
+def read_conversations(path: str | Path) -> list[tuple[int, dict]]:
+    """(line, record) for records that must carry `messages` with a user and an assistant turn
+    (filter, finetune)."""
     out = []
     for no, rec in iter_jsonl(path):
         msgs = check_messages(rec, path, no)
         if not any(m["role"] == "user" for m in msgs):
             raise UserError("record has no user turn", path, no)
-        out.append(rec)
+        out.append((no, rec))
     if not out:
         raise UserError("file has no records", path)
     return out

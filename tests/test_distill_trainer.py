@@ -55,7 +55,7 @@ def dataset():
 
 
 def kd_cfg(teacher_dir, kd=("logit", "feature"), **kw):
-    base = dict(teacher_model=[str(teacher_dir)], kd=list(kd), layer_map="", temperature=2.0,
+    base = dict(kd_teacher=[str(teacher_dir)], kd=list(kd), layer_map="", kd_temperature=2.0, rng_seed=None,
                 lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0)
     return SimpleNamespace(**{**base, **kw})
 
@@ -96,14 +96,14 @@ def test_layer_map_out_of_range_is_a_user_error(tok, teacher_dir):
 
 def test_bad_kd_settings(tok, teacher_dir):
     model = tiny_llama(tok, 32, 2, 0)
-    with pytest.raises(UserError, match="unknown kind"):
+    with pytest.raises(UserError, match="--kd takes"):
         kd_setup(kd_cfg(teacher_dir, kd=("logits",)), model, tok)
-    with pytest.raises(UserError, match="teacher-model"):
-        kd_setup(kd_cfg(teacher_dir, teacher_model=[]), model, tok)
+    with pytest.raises(UserError, match="kd-teacher"):
+        kd_setup(kd_cfg(teacher_dir, kd_teacher=[]), model, tok)
     with pytest.raises(UserError, match="temperature"):
-        kd_setup(kd_cfg(teacher_dir, temperature=0.0), model, tok)
+        kd_setup(kd_cfg(teacher_dir, kd_temperature=0.0), model, tok)
     with pytest.raises(UserError, match="cannot load the teacher"):
-        kd_setup(kd_cfg(teacher_dir, teacher_model=[str(teacher_dir / "missing")]), model, tok)
+        kd_setup(kd_cfg(teacher_dir, kd_teacher=[str(teacher_dir / "missing")]), model, tok)
 
 
 def test_vocabulary_mismatch_refused_for_logit_kd_only(tmp_path, tok, teacher_dir):
@@ -186,7 +186,7 @@ def test_full_finetune_feature_only(tmp_path, tok, dataset, teacher_dir):
 def test_two_identical_teachers_give_the_single_teacher_loss(tmp_path, tok, dataset, teacher_dir):
     one = make_trainer(tmp_path, tok, dataset, teacher_dir, kd=("logit",))
     two = make_trainer(tmp_path, tok, dataset, teacher_dir, kd=("logit",),
-                       teacher_model=[str(teacher_dir), str(teacher_dir)])
+                       kd_teacher=[str(teacher_dir), str(teacher_dir)])
     assert len(two.kd_teachers) == 2
     one.model.train()
     two.model.train()

@@ -1,7 +1,7 @@
 import pytest
 
-from imitate.filters.answers import answer_key, matches_reference
-from imitate.filters.arithmetic import false_equations
+from imitate.text.answers import answer_key, matches_reference
+from imitate.text.arithmetic import false_equations
 from imitate.filters.hallucination import Hallucination
 
 F = Hallucination()

@@ -1,6 +1,7 @@
 import pytest
 
 from imitate.filters.language import Language
+from imitate.text.language import identify
 
 
 def rec(q, a, system=None):
@@ -51,9 +52,9 @@ def test_system_message_naming_a_language():
 
 
 def test_detection_is_deterministic_and_script_first():
-    lang, script, how = F.identify(KO_LONG, 20, 3)
+    lang, script, how = identify(KO_LONG, 20, 3)
     assert (lang, script, how) == ("ko", "hangul", "script")
     ambiguous = "Kucing itu tidur di atas meja makan sepanjang hari karena cuaca panas sekali."
-    first = F.identify(ambiguous, 20, 3)
+    first = identify(ambiguous, 20, 3)
     assert first[2] == "langdetect"
-    assert all(F.identify(ambiguous, 20, 3) == first for _ in range(3))
+    assert all(identify(ambiguous, 20, 3) == first for _ in range(3))

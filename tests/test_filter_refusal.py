@@ -1,6 +1,7 @@
 import pytest
 
-from imitate.filters.refusal import Refusal, phrase_regex
+from imitate.filters.refusal import Refusal
+from imitate.text.refusal import phrase_regex
 
 F = Refusal()
 
@@ -75,6 +76,6 @@ def test_talking_about_ai_is_not_a_disclaimer(a):
 def test_phrase_choices_and_anchors():
     rx = phrase_regex("ai_disclaimer")
     assert rx.search("저는 인공지능 챗봇입니다") and rx.search("siendo una IA")
-    from imitate.filters.refusal import phrases
+    from imitate.text.refusal import phrases
     anchors = phrases("ai_disclaimer")[1]
     assert "" not in anchors and all(len(a) >= 2 for a in anchors)   # never a match-everything prefilter

@@ -212,9 +212,9 @@ def test_error_tokenizer_without_chat_template(tmp_path, tiny, capsys):
     assert code == 2 and "no chat template" in err
 
 
-@pytest.mark.parametrize("kw, msg", [({"kd": ["logit"]}, "--teacher-model"),
-                                     ({"teacher_model": ["t"]}, "--kd"),
-                                     ({"kd": ["logits"], "teacher_model": ["t"]}, "logit, feature"),
+@pytest.mark.parametrize("kw, msg", [({"kd": ["logit"]}, "--kd-teacher"),
+                                     ({"kd_teacher": ["t"]}, "--kd"),
+                                     ({"kd": ["logits"], "kd_teacher": ["t"]}, "logit, feature"),
                                      ({"max_steps": 0}, "--max-steps"),
                                      ({"eval_fraction": 0.9}, "--eval-fraction")])
 def test_config_checks(kw, msg):

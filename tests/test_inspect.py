@@ -48,7 +48,7 @@ def test_script_language():
 
 def test_add_columns_prefers_the_records_own_language_and_fills_category():
     recs = [{"messages": [{"role": "user", "content": "안녕하세요?"},
-                          {"role": "assistant", "content": "Hello there, friend"}]},
+                          {"role": "assistant", "content": "Hello there, how are you?"}]},
             {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "네 알겠습니다"}],
              "category": "chat", "language": "ja", "usage": {"prompt_tokens": 5, "completion_tokens": 3},
              "teacher": {"model": "t1"}}]
@@ -56,8 +56,8 @@ def test_add_columns_prefers_the_records_own_language_and_fills_category():
     assert list(df["language"]) == ["en", "ja"]  # heuristic on the answer; the stamped field wins
     assert list(df["category"]) == ["(none)", "chat"]
     assert list(df["question"]) == ["안녕하세요?", "q"]
-    assert list(df["answer_chars"]) == [len("Hello there, friend"), len("네 알겠습니다")]
-    assert list(df["answer_words"]) == [3, 2]
+    assert list(df["answer_chars"]) == [len("Hello there, how are you?"), len("네 알겠습니다")]
+    assert list(df["answer_words"]) == [5, 2]
     assert list(df["teacher_model"]) == ["(unknown)", "t1"]
     assert pd.isna(df["completion_tokens"][0]) and df["completion_tokens"][1] == 3
 
@@ -75,10 +75,10 @@ def test_load_run_full(full):
     want = [r["messages"][-1]["content"] for r in raw("dropped.jsonl")]
     assert list(full.dropped["answer"]) == want
     assert list(full.dropped["drop_reason"]) == [r["drop_reason"] for r in raw("dropped.jsonl")]
-    assert set(full.collected["language"]) == {"en", "ko"}
+    assert {"en", "ko"} <= set(full.collected["language"]) <= {"en", "ko", "other"}   # other: "84"
     status = insp.stages(full).set_index("stage")["status"]
     assert status["collect"] == status["filter"] == status["finetune"] == "done"
-    assert status["seeds"] == "not run yet"
+    assert status["questions"] == "not run yet"
 
 
 def test_load_run_only_collected(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from imitate.errors import UserError
 from imitate.prompts import KINDS, SystemPrompt, choose_prompts, load_system_prompts, question_kind
-from imitate.seedio import load_seeds
+from imitate.questions.load import load_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 

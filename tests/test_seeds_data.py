@@ -10,7 +10,7 @@ import pytest
 
 from imitate.errors import UserError
 from imitate.prompts import question_kind
-from imitate.seedio import load_seeds
+from imitate.questions.load import load_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds" / "seeds.jsonl"

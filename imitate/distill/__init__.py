@@ -2,9 +2,27 @@
 feature KD (FitNets: MSE between teacher features and a regressor of the student's).
 
 `losses` holds pure functions, `features` the layer capture and regressors, `trainer` the TRL
-trainer (imported on demand: it pulls in trl).
+trainer (imported on demand: it pulls in trl). This module holds what the finetune stage checks
+before anything heavy is imported.
 """
-from imitate.distill.features import default_layer_map, parse_layer_map
-from imitate.distill.losses import feature_kd, logit_kd
+from imitate.errors import UserError
 
-__all__ = ["logit_kd", "feature_kd", "parse_layer_map", "default_layer_map"]
+KD_KINDS = ("logit", "feature")   # what `finetune --kd` takes
+
+
+def check_kd(kd, teachers, temperature: float, weights: dict[str, float]) -> tuple[str, ...]:
+    """The KD settings, checked once for the finetune stage and kd_setup: known kinds, a teacher
+    for any kind, a positive temperature, weights >= 0. Returns the kinds without repeats."""
+    kd = tuple(dict.fromkeys(kd))
+    bad = [k for k in kd if k not in KD_KINDS]
+    if bad:
+        raise UserError(f"--kd takes {', '.join(KD_KINDS)}; got {', '.join(bad)}")
+    if bool(kd) != bool(teachers):
+        raise UserError("white-box KD needs both --kd (logit, feature) and --kd-teacher (a model folder "
+                        "or 'embedded')")
+    if not temperature > 0:
+        raise UserError(f"--kd-temperature must be > 0, got {temperature}")
+    for name, value in weights.items():
+        if value < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    return kd

@@ -26,13 +26,12 @@ from pathlib import Path
 import torch
 from trl import SFTTrainer
 
+from imitate.distill import check_kd
 from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regressors, load_regressors,
                                       pair_key, parse_layer_map, rms_normalize, save_regressors,
                                       text_config)
 from imitate.distill.losses import logit_kd, feature_kd
 from imitate.errors import UserError
-
-KD_KINDS = ("logit", "feature")
 
 
 def resolve_model_path(path: str) -> str:
@@ -76,33 +75,20 @@ def check_same_vocab(student_tok, teacher_tok, name: str) -> None:
                     f"with this teacher, or a teacher that shares the student's tokenizer", name)
 
 
-def _check_kd_settings(cfg) -> tuple[str, ...]:
-    kd = tuple(dict.fromkeys(cfg.kd))
-    bad = [k for k in kd if k not in KD_KINDS]
-    if bad:
-        raise UserError(f"--kd: unknown kind {', '.join(bad)}; choose among {', '.join(KD_KINDS)}")
-    if not cfg.teacher_model:
-        raise UserError("--kd needs at least one --teacher-model (a model folder or 'embedded')")
-    if cfg.temperature <= 0:
-        raise UserError(f"--temperature must be > 0, got {cfg.temperature}")
-    for name in ("lambda_ce", "lambda_kl", "lambda_mse"):
-        if getattr(cfg, name) < 0:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-    return kd
-
-
 def kd_setup(cfg, model, tokenizer) -> dict:
     """Load the teachers, check vocabularies (logit KD), parse the layer map, build the regressors.
 
-    `cfg` needs teacher_model (list of paths), kd (list among 'logit', 'feature'), layer_map
-    ('' = default), temperature, lambda_ce, lambda_kl, lambda_mse. Returns KDTrainer's extra kwargs.
+    `cfg` needs kd_teacher (list of paths), kd (list among 'logit', 'feature'), layer_map
+    ('' = default), kd_temperature, lambda_ce, lambda_kl, lambda_mse, rng_seed. Returns KDTrainer's
+    extra kwargs.
     """
     from transformers import AutoTokenizer
 
-    kd = _check_kd_settings(cfg)
-    teachers = [load_teacher(p) for p in cfg.teacher_model]
+    kd = check_kd(cfg.kd, cfg.kd_teacher, cfg.kd_temperature,
+                  {k: getattr(cfg, k) for k in ("lambda_ce", "lambda_kl", "lambda_mse")})
+    teachers = [load_teacher(p) for p in cfg.kd_teacher]
     if "logit" in kd:
-        for path in cfg.teacher_model:
+        for path in cfg.kd_teacher:
             try:
                 teacher_tok = AutoTokenizer.from_pretrained(resolve_model_path(path))
             except (OSError, ValueError) as e:
@@ -112,9 +98,9 @@ def kd_setup(cfg, model, tokenizer) -> dict:
     if "feature" in kd:
         s_cfg, t_cfg = text_config(model), text_config(teachers[0])
         pairs = parse_layer_map(cfg.layer_map, s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
-        regressors = build_regressors(pairs, s_cfg.hidden_size, t_cfg.hidden_size, seed=getattr(cfg, "seed", None))
+        regressors = build_regressors(pairs, s_cfg.hidden_size, t_cfg.hidden_size, seed=cfg.rng_seed)
     return dict(teachers=teachers, kd=kd, layer_map=pairs, regressors=regressors,
-                temperature=cfg.temperature, lambda_ce=cfg.lambda_ce, lambda_kl=cfg.lambda_kl,
+                temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce, lambda_kl=cfg.lambda_kl,
                 lambda_mse=cfg.lambda_mse)
 
 

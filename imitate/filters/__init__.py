@@ -1,62 +1,13 @@
-"""Filters: small classes with a name and named drop codes (shared/design.md).
-
-A filter answers per record with `check(rec) -> Drop | None`, or per set with
-`check_all(recs) -> {index: Drop}`, or both (hallucination: per-record checks, then the
-consistency vote across samples). The driver (imitate.stages.filter) runs them in order, stamps
-`drop_reason = "name:code"` and `evidence`, and never shows a dropped record to a later filter.
-"""
+"""The filters of the filter stage, one file each, in their default order (contract: filters/base.py)."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
-
-class Drop(NamedTuple):
-    """Why a record goes: a code named in the filter's docstring and evidence a reader can check."""
-    code: str
-    evidence: str = ""
-
-
-class Filter:
-    """Base class. Thresholds are class attributes listed in `params`; the constructor may override
-    them (`Dedup(threshold=0.9)`), and `thresholds()` reports them for filter_stats.json."""
-    name = ""
-    params: tuple[str, ...] = ()
-
-    def __init__(self, **overrides):
-        for key, value in overrides.items():
-            if key not in self.params:
-                raise TypeError(f"{type(self).__name__} has no threshold {key!r}; known: {self.params}")
-            setattr(self, key, value)
-
-    def check(self, rec: dict) -> Drop | None:
-        raise NotImplementedError
-
-    def check_all(self, recs: list[dict], labels: list[str] | None = None) -> dict[int, Drop]:
-        """Drops by index into `recs`; `labels[i]` names record i in evidence (its id or position)."""
-        raise NotImplementedError
-
-    @property
-    def per_record(self) -> bool:
-        return type(self).check is not Filter.check
-
-    @property
-    def set_level(self) -> bool:
-        return type(self).check_all is not Filter.check_all
-
-    def thresholds(self) -> dict:
-        out = {}
-        for key in self.params:
-            value = getattr(self, key)
-            out[key] = list(value) if isinstance(value, (tuple, set, frozenset)) else value
-        return out
-
-
-from imitate.filters.meaningless import Meaningless  # noqa: E402
-from imitate.filters.too_short import TooShort  # noqa: E402
-from imitate.filters.refusal import Refusal  # noqa: E402
-from imitate.filters.language import Language  # noqa: E402
-from imitate.filters.hallucination import Hallucination  # noqa: E402
-from imitate.filters.dedup import Dedup  # noqa: E402
+from imitate.filters.base import Drop, Filter
+from imitate.filters.dedup import Dedup
+from imitate.filters.hallucination import Hallucination
+from imitate.filters.language import Language
+from imitate.filters.meaningless import Meaningless
+from imitate.filters.refusal import Refusal
+from imitate.filters.too_short import TooShort
 
 # The default order: cheap per-record checks first, the set-level ones last.
 FILTERS: dict[str, type[Filter]] = {

@@ -6,8 +6,8 @@ import zlib
 
 import numpy as np
 
-from imitate.filters import Drop, Filter
-from imitate.filters.text import normalize
+from imitate.filters.base import Drop, Filter
+from imitate.text.words import normalize
 from imitate.records import turn
 
 # Han and kana have no spaces: each character is a token there; elsewhere a run of letters/digits.
@@ -94,11 +94,15 @@ class Dedup(Filter):
     an LSH candidate counts only if the signatures' estimated Jaccard reaches `threshold` too.
     Signatures are computed with numpy for many records at once, on `workers` processes.
 
-    Drop codes:
+    How each drop code decides:
         exact: same normalized question and answer as an earlier record (evidence: its id).
         near: estimated Jaccard >= `threshold` with an earlier kept record (evidence: its id).
     """
     name = "dedup"
+    codes = {
+        'exact': 'same normalized question and answer as an earlier record',
+        'near': 'a near duplicate (MinHash Jaccard ≥ threshold) of an earlier record',
+    }
     params = ("threshold", "num_perm", "shingle", "seed", "workers")
     threshold = 0.8
     num_perm = 128

@@ -3,10 +3,10 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from imitate.filters import Drop, Filter
-from imitate.filters.answers import answer_key, matches_reference
-from imitate.filters.arithmetic import false_equations
-from imitate.filters.text import strip_code, words
+from imitate.filters.base import Drop, Filter
+from imitate.text.answers import answer_key, matches_reference
+from imitate.text.arithmetic import false_equations
+from imitate.text.words import strip_code, words
 from imitate.records import turn
 
 # A sentence does not end on these (English, Spanish, Korean particles).
@@ -43,7 +43,7 @@ class Hallucination(Filter):
     Per record, in this order: truncation, arithmetic, reference. Across records: the majority
     vote of answers that share a `seed_id` (several samples or teachers), in `check_all`.
 
-    Drop codes:
+    How each drop code decides:
         truncated: `finish_reason` is "length", a code block is never closed, or the text stops
             mid-sentence (answers of `truncated_min_words`+ words whose last line ends on a dangling
             word or comma, or has `truncated_line_words`+ words and no end mark).
@@ -57,6 +57,13 @@ class Hallucination(Filter):
     Only answers with a final number are voted on (answers.answer_key): free text is not.
     """
     name = "hallucination"
+    codes = {
+        'truncated': 'the answer was cut off (finish_reason=length, or a strong sign of a cut)',
+        'false_equation': 'an equation in the answer does not hold (12 × 7 = 80)',
+        'wrong_answer': "the final answer contradicts the record's reference",
+        'minority_answer': 'answers to the same question mostly agree, and this one differs',
+        'no_consensus': 'answers to the same question have no majority answer: all go',
+    }
     params = ("truncated_min_words", "truncated_line_words", "min_group")
     truncated_min_words = 8
     truncated_line_words = 8

@@ -5,8 +5,8 @@ import zlib
 from collections import Counter
 from functools import lru_cache
 
-from imitate.filters import Drop, Filter
-from imitate.filters.text import STOP_ALL, YES_NO, sentences, stopwords_for, strip_code, words
+from imitate.filters.base import Drop, Filter
+from imitate.text.words import STOP_ALL, YES_NO, sentences, stopwords_for, strip_code, words
 from imitate.records import turn
 
 VOWELS = "aeiouyáéíóúàèìòùâêîôûäëïöüãõåæœø"
@@ -40,7 +40,7 @@ TOP_NGRAM_MAX = {2: 0.20, 3: 0.18, 4: 0.16}
 class Meaningless(Filter):
     """Drop answers that carry no meaning.
 
-    Drop codes:
+    How each drop code decides:
         empty: nothing but whitespace.
         punctuation: no letter or digit at all.
         gibberish: letters that form no words: Latin vowel share under `min_vowel_share`
@@ -59,6 +59,14 @@ class Meaningless(Filter):
             so "keeps" repeats "keep").
     """
     name = "meaningless"
+    codes = {
+        'empty': 'nothing but whitespace',
+        'punctuation': 'no letter or digit at all',
+        'gibberish': 'letters that form no words: keyboard mash, no vowels, bare Hangul jamo (ㅋㅋㅋ)',
+        'stopwords': 'three or more words, all stop words',
+        'repetition': 'a loop: repeated lines or sentences, one word or n-gram dominating, text that zlib shrinks far',
+        'restates_question': 'the answer only repeats the question',
+    }
     params = ("min_vowel_share", "max_consonant_run", "max_dup_line_share", "max_sentence_repeats",
               "max_top_word_share", "gopher_min_words", "gopher_max_ratio", "compress_min_chars",
               "min_compress_ratio",

@@ -1,83 +1,9 @@
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from pathlib import Path
-
-from imitate.filters import Drop, Filter
-from imitate.filters.text import cjk_share, length_units
+from imitate.filters.base import Drop, Filter
+from imitate.text.words import cjk_share, length_units
 from imitate.records import turn
-
-PHRASES = Path(__file__).parent / "phrases"
-
-
-GROUP_RE = re.compile(r"(\{[^{}]*\})")
-
-
-@lru_cache(maxsize=None)
-def phrases(kind: str) -> tuple[re.Pattern, tuple[str, ...]]:
-    """One regex from every phrases/{kind}_*.txt file (a line is a phrase, `...` a gap of up to
-    80 characters, `{a|b|}` one of the choices (empty allowed), spaces match any whitespace, '#'
-    starts a comment line), and one literal word of each phrase: a text holding none of those words
-    cannot match, so the regex is skipped."""
-    parts, anchors = [], set()
-    for path in sorted(PHRASES.glob(f"{kind}_*.txt")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts.append(r".{0,80}?".join(_pattern(p.strip()) for p in line.split("...")))
-            anchors.update(_anchors(line))
-    if not parts:
-        raise FileNotFoundError(f"no phrase files {PHRASES}/{kind}_*.txt")
-    return re.compile("|".join(parts), re.I | re.S), tuple(sorted(anchors))
-
-
-def _literal(text: str) -> str:
-    return r"\s+".join(map(re.escape, re.split(r"\s+", text)))
-
-
-def _pattern(piece: str) -> str:
-    out = []
-    for i, part in enumerate(GROUP_RE.split(piece)):
-        out.append("(?:" + "|".join(map(_literal, part[1:-1].split("|"))) + ")" if i % 2 else _literal(part))
-    return "".join(out)
-
-
-def _weight(word: str) -> int:
-    return sum(3 if ord(ch) > 0x2000 else 1 for ch in word)   # a Hangul or Han character weighs 3
-
-
-def _heaviest(text: str) -> str:
-    return max((w.strip(",.") for w in text.lower().split()), key=_weight, default="")
-
-
-def _anchors(line: str) -> tuple[str, ...]:
-    """Words one of which any match must contain: the heaviest literal word, or the heaviest word
-    of each choice of a `{a|b}` group when that group's lightest choice weighs more, or the
-    literal start of the phrase when every word is short ("as an ai", not "ai")."""
-    pieces = GROUP_RE.split(line.replace("...", "\0"))
-    literal = "\0".join(pieces[0::2]).lower()
-    best = _heaviest(literal.replace("\0", " "))
-    options = [((best,), _weight(best))]
-    for group in pieces[1::2]:
-        words = tuple(_heaviest(alt) for alt in group[1:-1].split("|"))
-        options.append((words, min(map(_weight, words))))
-    first = " ".join(literal.split("\0")[0].split()).strip(",.")
-    options.append(((first,), _weight(first) if _weight(best) < 5 else 0))
-    return max(options, key=lambda o: o[1])[0]
-
-
-def phrase_regex(kind: str) -> re.Pattern:
-    return phrases(kind)[0]
-
-
-def find_phrases(kind: str, text: str) -> list[str]:
-    rx, anchors = phrases(kind)
-    low = text.lower()
-    if not any(a in low for a in anchors):
-        return []
-    return rx.findall(text)
+from imitate.text.refusal import find_phrases, plain
 
 
 def _size(answer: str) -> float:
@@ -86,24 +12,24 @@ def _size(answer: str) -> float:
     return size / 2.5 if cjk_share(answer) >= 0.5 else size
 
 
-def _plain(text: str) -> str:
-    return text.replace("’", "'").replace("‘", "'")
-
-
 class Refusal(Filter):
     """Drop refusals of harmless questions and answers dominated by "As an AI language model".
 
-    Phrase lists: imitate/filters/phrases/refusal_*.txt and ai_disclaimer_*.txt (English, Korean,
+    Phrase lists: imitate/text/phrases/refusal_*.txt and ai_disclaimer_*.txt (English, Korean,
     Spanish; add a file to add a language). Records whose category is in `expected_categories`
     (safety prompts, where refusing is the right answer) are never dropped here.
 
-    Drop codes:
+    How each drop code decides:
         refusal: a refusal phrase within the first `head_chars` characters of an answer of at most
             `max_words` words (a long helpful answer with a polite caveat stays).
         ai_disclaimer: an "As an AI..." phrase in an answer of at most `disclaimer_max_words`
             words, or said `disclaimer_repeats` times or more.
     """
     name = "refusal"
+    codes = {
+        'refusal': 'a short answer that refuses ("I\'m sorry, but I can\'t…")',
+        'ai_disclaimer': '"As an AI language model…" in a short answer, or said repeatedly',
+    }
     params = ("head_chars", "max_words", "disclaimer_max_words", "disclaimer_repeats",
               "expected_categories")
     head_chars = 300
@@ -115,7 +41,7 @@ class Refusal(Filter):
     def check(self, rec: dict) -> Drop | None:
         if rec.get("category") in self.expected_categories:
             return None
-        answer = _plain(turn(rec, "assistant"))
+        answer = plain(turn(rec, "assistant"))
         hit = find_phrases("refusal", answer[: self.head_chars])
         if hit and _size(answer) <= self.max_words:
             return Drop("refusal", f"{hit[0]!r} in an answer of {_size(answer):.0f} words")

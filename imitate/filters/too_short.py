@@ -4,8 +4,8 @@ import math
 import re
 from functools import lru_cache
 
-from imitate.filters import Drop, Filter
-from imitate.filters.text import cjk_share, length_units
+from imitate.filters.base import Drop, Filter
+from imitate.text.words import cjk_share, length_units
 from imitate.records import turn
 
 # What a question demands, from its wording (English, Korean, Spanish, French, German cues).
@@ -59,10 +59,13 @@ class TooShort(Filter):
     or, where the answer is mostly Korean, Chinese or Japanese, in characters divided by
     `cjk_chars_per_word`.
 
-    Drop codes:
+    How each drop code decides:
         words: fewer words than the question demands (evidence: count, demand and why).
     """
     name = "too_short"
+    codes = {
+        'words': 'fewer words than the question demands',
+    }
     params = ("explain_words", "steps_words", "write_words", "default_words", "cjk_chars_per_word")
     explain_words = 12
     steps_words = 8

@@ -5,7 +5,6 @@ Whatever a stage has not written yet is None, so the same code reads a run with 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,23 +12,23 @@ import pandas as pd
 
 from imitate.errors import UserError
 from imitate.records import iter_jsonl, turn
+from imitate.rundir import FILES, stage_io
+from imitate.text.language import guess
 
 # file name -> RunData attribute
-FRAMES = {"collected.jsonl": "collected", "failed.jsonl": "failed",
-          "kept.jsonl": "kept", "dropped.jsonl": "dropped"}
-STATS = {"collect_stats.json": "collect_stats", "filter_stats.json": "filter_stats",
-         "finetune_stats.json": "finetune_stats"}
-# stage -> its files; the first is written last, so it marks the stage as done
-STAGE_FILES = {
-    "collect": ["collect_stats.json", "collected.jsonl", "failed.jsonl"],
-    "seeds": ["seeds_stats.json", "seeds.jsonl"],
-    "filter": ["filter_stats.json", "kept.jsonl", "dropped.jsonl"],
-    "finetune": ["finetune_stats.json", "student"],
-    "report": ["report.html"],
-}
+FRAMES = {FILES[k].name: k for k in ("collected", "failed", "kept", "dropped")}
+STATS = {FILES[k].name: k for k in ("collect_stats", "filter_stats", "finetune_stats")}
 
-HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
-LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+def stage_files() -> dict[str, list[str]]:
+    """stage -> the names of the files it writes; the first (its stats file, written last, or its
+    main output) marks the stage as done."""
+    out = {}
+    for stage, (_, writes) in stage_io().items():
+        names = [FILES[k].name for k in writes]
+        names.sort(key=lambda n: not n.endswith("_stats.json"))
+        out[stage] = names
+    return out
 
 
 class NotRunYet(Exception):
@@ -69,17 +68,9 @@ class RunData:
 
 
 def script_language(text: str) -> str:
-    """'ko' when Hangul makes up at least 30% of the letters, 'en' for other Latin-script text,
-    'other' when neither script is there (code-only, numbers, Chinese, ...).
-
-    A script heuristic, not a language detector: French reads as 'en'. Hangul syllables count once
-    per syllable, so Korean with English terms mixed in still reads as 'ko'.
-    """
-    hangul = len(HANGUL.findall(text))
-    latin = len(LATIN.findall(text))
-    if hangul + latin == 0:
-        return "other"
-    return "ko" if hangul >= 0.3 * (hangul + latin) else "en"
+    """The text's language (imitate.text.language.guess), 'other' when it cannot tell (code only,
+    numbers, a few letters)."""
+    return guess(text) or "other"
 
 
 def _get(rec: dict, *keys):
@@ -147,7 +138,7 @@ def load_run(run_dir: str | Path) -> RunData:
 def stages(run: RunData) -> pd.DataFrame:
     """One row per stage: which of its files the folder holds, and whether it looks done."""
     rows = []
-    for stage, names in STAGE_FILES.items():
+    for stage, names in stage_files().items():
         have = [n for n in names if n in run.files]
         status = "done" if names[0] in have else ("partial" if have else "not run yet")
         rows.append({"stage": stage, "status": status, "files": ", ".join(have) or "-"})

@@ -22,22 +22,27 @@ from pathlib import Path
 from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
+from imitate.shipped import SEEDS
 from imitate.progress import Progress
 from imitate.prompts import choose_prompts, load_system_prompts
-from imitate.seedio import load_seeds
+from imitate.questions.load import load_seeds
 from imitate.records import Appender, load_by_id, utc_now, write_json, write_jsonl
+from imitate.rundir import DEFAULT, RunDir
 from imitate.teacher.client import Client, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request, send_all
 from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer, request_timeout
 
-SHIPPED_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seeds.jsonl"
 
+
+READS = ("questions", "collected")
+WRITES = ("collected", "failed", "collect_stats", "collect_config", "teacher_log")
 
 @dataclass
 class Config:
-    seeds: str = opt(str(SHIPPED_SEEDS), "seed questions: a JSONL/CSV/Parquet file, a folder of them, "
-                     "or a Hugging Face dataset (saved folder or hub name)")
-    run: str = opt("runs/default", "run folder to write collected.jsonl and its companions into")
+    seeds: str | None = opt(None, "seed questions: a JSONL/CSV/Parquet file, a folder of them, or a Hugging "
+                            "Face dataset (saved folder or hub name); unset: RUN/questions.jsonl when the "
+                            "questions stage wrote it, else the shipped seeds/seeds.jsonl")
+    run: str = opt(DEFAULT, "run folder to write collected.jsonl and its companions into")
     teacher_url: str | None = opt(None, "OpenAI-compatible base URL (e.g. http://host:8000/v1); "
                                   "unset: start the embedded teacher on loopback")
     teacher_model: str | None = opt(None, "model name to ask at --teacher-url")
@@ -54,7 +59,8 @@ class Config:
     reference_field: str = opt("reference", "seed column holding a short verifiable answer")
     split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
     system_prompts: str | None = opt(None, "YAML file of system messages (default: prompts/system_prompts.yaml)")
-    prompt_seed: int = opt(0, "seed of the rule that assigns system messages to seeds")
+    rng_seed: int = opt(0, "random seed of the rule that assigns system messages to seed questions",
+                        old=("prompt_seed",))
     timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
                                 "unset: 120 for a remote teacher, 900 for the embedded one on CPU")
     max_attempts: int = opt(6, "attempts per request, the first included")
@@ -100,7 +106,7 @@ def plan(cfg: Config, seeds: list[dict], teachers: list[Teacher]) -> list[Reques
     params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
     out = []
     for seed in seeds:
-        for sp in choose_prompts(seed, prompts, n=cfg.prompts_per_seed, rng_seed=cfg.prompt_seed):
+        for sp in choose_prompts(seed, prompts, n=cfg.prompts_per_seed, rng_seed=cfg.rng_seed):
             messages = [{"role": "system", "content": sp.text}, {"role": "user", "content": seed["question"]}]
             for teacher in teachers:
                 for k in range(cfg.samples):
@@ -125,9 +131,20 @@ def to_record(req: Request, ans) -> dict:
     return rec
 
 
+def seeds_path(cfg: Config) -> str:
+    """--seeds, else the questions stage's output in this run folder, else the shipped seeds."""
+    if cfg.seeds:
+        return cfg.seeds
+    written = RunDir(cfg.run).questions
+    return str(written if written.is_file() else SEEDS)
+
+
 def run(cfg: Config) -> int:
     # Everything that can be wrong with the input is checked before DIR is touched.
-    seeds = load_seeds(cfg.seeds, question_field=cfg.question_field, category_field=cfg.category_field,
+    source = seeds_path(cfg)
+    if not cfg.seeds:
+        print(f"seed questions: {source}")
+    seeds = load_seeds(source, question_field=cfg.question_field, category_field=cfg.category_field,
                        reference_field=cfg.reference_field, split=cfg.split)
     seeds = seeds[: cfg.limit] if cfg.limit else seeds
     remote = teacher_list(cfg)
@@ -135,20 +152,20 @@ def run(cfg: Config) -> int:
     requests = plan(cfg, seeds, remote or placeholder)
     if cfg.dry_run:
         return dry_run(requests)
-    run_dir = Path(cfg.run)
-    done = load_by_id(run_dir / "collected.jsonl")
+    run_dir = RunDir(cfg.run)
+    done = load_by_id(run_dir.collected)
     todo = [r for r in requests if r.key not in done]
     print(f"{len(seeds)} seeds -> {len(requests)} requests; {len(requests) - len(todo)} already "
-          f"answered in {run_dir / 'collected.jsonl'}, {len(todo)} to send")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "collect_config.json", config_mod.to_dict(cfg))
+          f"answered in {run_dir.collected}, {len(todo)} to send")
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir.collect_config, config_mod.to_dict(cfg))
     if not todo:
         print("nothing to send")
         return 0
     server = None
     if remote is None:
         print(EMBEDDED_HINT)
-        server = EmbeddedServer(log_path=run_dir / "teacher_server.log")
+        server = EmbeddedServer(log_path=run_dir.teacher_log)
         embedded = server.start()
         todo = [Request(embedded, r.messages, r.params, r.sample, r.meta) for r in todo]
     else:
@@ -160,14 +177,14 @@ def run(cfg: Config) -> int:
             server.stop()
 
 
-async def _collect(cfg: Config, run_dir: Path, todo: list[Request], skipped: int) -> int:
+async def _collect(cfg: Config, run_dir: RunDir, todo: list[Request], skipped: int) -> int:
     timeout = request_timeout(cfg.timeout, todo[0].teacher.label == EMBEDDED_NAME)
     policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=timeout)
     clients = {t.label: Client(t, policy) for t in {r.teacher.label: r.teacher for r in todo}.values()}
     progress = Progress(len(todo), "collect")
     t0 = time.time()
     try:
-        with Appender(run_dir / "collected.jsonl") as out:
+        with Appender(run_dir.collected) as out:
             res = await send_all(todo, clients, out, to_record, cfg.concurrency,
                                  Budget(cfg.max_total_tokens), progress)
     finally:
@@ -178,21 +195,21 @@ async def _collect(cfg: Config, run_dir: Path, todo: list[Request], skipped: int
     failed = [{"id": r.key, "seed_id": r.meta["seed"]["id"], "teacher": r.teacher.label,
                "messages": r.messages, "sample": r.sample, "error": err, "attempts": n}
               for r, err, n in res.failed]
-    write_jsonl(run_dir / "failed.jsonl", failed)
+    write_jsonl(run_dir.failed, failed)
     stats = {"requests_total": len(todo) + skipped, "sent": res.succeeded + len(res.failed),
              "succeeded": res.succeeded, "retries": res.retries, "failed": len(res.failed),
              "skipped_existing": skipped, "prompt_tokens": res.prompt_tokens,
              "completion_tokens": res.completion_tokens, "wall_s": round(wall, 2),
              "completion_tokens_per_s": round(res.completion_tokens / wall, 2) if wall else 0.0,
              "teachers": sorted(clients), "budget_stopped": res.budget_stopped}
-    write_json(run_dir / "collect_stats.json", stats)
+    write_json(run_dir.collect_stats, stats)
     print(f"collected {res.succeeded} answers in {wall:.1f}s ({stats['completion_tokens_per_s']} tok/s), "
-          f"{res.retries} retries, {len(res.failed)} failed -> {run_dir / 'collected.jsonl'}")
+          f"{res.retries} retries, {len(res.failed)} failed -> {run_dir.collected}")
     if res.budget_stopped:
         print(f"stopped sending: the next request could pass --max-total-tokens {cfg.max_total_tokens}; "
               f"re-run with a larger budget to send the rest")
     if res.failed:
-        print(f"{len(res.failed)} requests failed for good (see {run_dir / 'failed.jsonl'}); "
+        print(f"{len(res.failed)} requests failed for good (see {run_dir.failed}); "
               "re-running sends them again")
     if res.aborted:
         print(f"error: stopped: {res.aborted}")

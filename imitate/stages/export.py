@@ -18,15 +18,18 @@ from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
 from imitate.records import atomic_open, check_messages, iter_jsonl, write_json, write_jsonl
+from imitate.rundir import DEFAULT, RunDir
 
 FORMATS = ("openai", "sharegpt", "alpaca")
 SUFFIX = {"openai": ".jsonl", "sharegpt": ".json", "alpaca": ".json"}
 SHAREGPT_ROLE = {"user": "human", "assistant": "gpt"}
+READS = ("kept",)
+WRITES = ("export", "export_config")
 
 
 @dataclass
 class Config:
-    run: str = opt("runs/default", "run folder holding kept.jsonl")
+    run: str = opt(DEFAULT, "run folder holding kept.jsonl")
     input: str | None = opt(None, "records to export; unset: RUN/kept.jsonl")
     format: str = opt("openai", "output format", choices=list(FORMATS))
     out: str | None = opt(None, "output file; unset: RUN/export/FORMAT.jsonl (openai) or FORMAT.json")
@@ -118,9 +121,9 @@ def update_dataset_info(folder: Path, name: str, entry: dict) -> Path:
 
 
 def run(cfg: Config) -> int:
-    run_dir = Path(cfg.run)
-    src = Path(cfg.input) if cfg.input else run_dir / "kept.jsonl"
-    out = Path(cfg.out) if cfg.out else run_dir / "export" / (cfg.format + SUFFIX[cfg.format])
+    run_dir = RunDir(cfg.run)
+    src = Path(cfg.input) if cfg.input else run_dir.kept
+    out = Path(cfg.out) if cfg.out else run_dir.export / (cfg.format + SUFFIX[cfg.format])
     if out.suffix == ".parquet":
         raise UserError("--out names the JSON/JSONL file; the Parquet copy is written beside it", out)
     rows = read_rows(src, cfg.format)
@@ -134,10 +137,10 @@ def run(cfg: Config) -> int:
     if cfg.parquet:
         written.append(out.with_suffix(".parquet"))
         write_parquet(written[-1], rows, cfg.format)
-    name = cfg.name or f"{run_dir.resolve().name}_{cfg.format}"
+    name = cfg.name or f"{run_dir.path.resolve().name}_{cfg.format}"
     written.append(update_dataset_info(out.parent, name, dataset_info_entry(cfg.format, out.name)))
-    if run_dir.is_dir():
-        write_json(run_dir / "export_config.json", config_mod.to_dict(cfg))
+    if run_dir.path.is_dir():
+        write_json(run_dir.export_config, config_mod.to_dict(cfg))
     print(f"export: {len(rows)} records as {cfg.format} -> {', '.join(map(str, written))} "
           f"(LLaMA-Factory dataset '{name}')")
     return 0

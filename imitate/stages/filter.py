@@ -18,14 +18,18 @@ from pathlib import Path
 from imitate.config import opt, to_dict
 from imitate.errors import UserError
 from imitate.filters import FILTERS, Drop, Filter
-from imitate.filters.balance import Balance, category, underfilled
+from imitate.balance import Balance, category, underfilled
 from imitate.filters.dedup import label
 from imitate.records import read_conversations, write_json, write_jsonl
+from imitate.rundir import DEFAULT, RunDir
 
+
+READS = ("collected",)
+WRITES = ("kept", "dropped", "filter_stats", "filter_config")
 
 @dataclass
 class Config:
-    run: str = opt("runs/demo", "run folder: reads collected.jsonl, writes kept.jsonl, dropped.jsonl, "
+    run: str = opt(DEFAULT, "run folder: reads collected.jsonl, writes kept.jsonl, dropped.jsonl, "
                    "filter_stats.json")
     input: str | None = opt(None, "read this JSONL instead of RUN/collected.jsonl")
     filters: list[str] = opt(None, f"filters to run, in order ({','.join(FILTERS)}), or 'none'",
@@ -36,7 +40,7 @@ class Config:
                                "question's", factory=list)
     near_dup_threshold: float = opt(0.8, "Jaccard similarity (MinHash) at which two records are near duplicates")
     num_perm: int = opt(128, "MinHash permutations for near-duplicate search")
-    seed: int = opt(0, "seed for the rebalancing order")
+    rng_seed: int = opt(0, "random seed of the rebalancing order", old=("seed",))
     workers: int = opt(0, "processes for per-record filters and MinHash signatures (0: all cores)")
 
     def __post_init__(self):
@@ -164,12 +168,12 @@ def apply_filters(recs: list[dict], filters: list[Filter], workers: int) -> dict
 
 def run(cfg: Config) -> int:
     t0 = time.time()
-    run_dir = Path(cfg.run)
-    src = Path(cfg.input) if cfg.input else run_dir / "collected.jsonl"
-    recs = read_conversations(src)
+    run_dir = RunDir(cfg.run)
+    src = Path(cfg.input) if cfg.input else run_dir.collected
+    recs = [rec for _, rec in read_conversations(src)]
     filters = build_filters(cfg)
     dropped = apply_filters(recs, filters, cfg.workers)
-    balancer = Balance(mode=cfg.balance, cap_ratio=cfg.cap_ratio, seed=cfg.seed)
+    balancer = Balance(mode=cfg.balance, cap_ratio=cfg.cap_ratio, seed=cfg.rng_seed)
     alive = [i for i in range(len(recs)) if i not in dropped]
     short = underfilled([recs[i] for i in alive], {category(r) for r in recs})
     for local, drop in balancer.check_all([recs[i] for i in alive]).items():
@@ -188,15 +192,15 @@ def run(cfg: Config) -> int:
         "input_path": str(src), "wall_s": 0.0,
     }
     stats["wall_s"] = round(time.time() - t0, 2)
-    write_jsonl(run_dir / "kept.jsonl", kept)
-    write_jsonl(run_dir / "dropped.jsonl", gone)
-    write_json(run_dir / "filter_stats.json", stats)
-    write_json(run_dir / "filter_config.json", to_dict(cfg))
+    write_jsonl(run_dir.kept, kept)
+    write_jsonl(run_dir.dropped, gone)
+    write_json(run_dir.filter_stats, stats)
+    write_json(run_dir.filter_config, to_dict(cfg))
     print_summary(stats, run_dir)
     return 0
 
 
-def print_summary(stats: dict, run_dir: Path) -> None:
+def print_summary(stats: dict, run_dir: RunDir) -> None:
     n = stats["input"]
     print(f"{n} records: {stats['kept']} kept, {stats['dropped']} dropped ({stats['wall_s']}s)")
     if stats["reasons"]:

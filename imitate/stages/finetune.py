@@ -8,7 +8,7 @@ system message in the training data ('' drops it): prompt erasing, as in Orca 2.
 On a GPU: bf16, packing with padding-free batches, FlashAttention 2 when installed, Liger kernels
 when installed. On CPU: fp32, no packing. Several GPUs: `accelerate launch --config_file
 configs/accelerate/ddp.yaml -m imitate finetune ...` (or fsdp.yaml); accelerate runs the show.
-With --kd logit,feature and --teacher-model, white-box KD (imitate.distill) replaces plain SFT.
+With --kd logit,feature and --kd-teacher, white-box KD (imitate.distill) replaces plain SFT.
 """
 from __future__ import annotations
 
@@ -23,16 +23,19 @@ from pathlib import Path
 from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
-from imitate.records import check_messages, iter_jsonl, write_json
+from imitate.distill import check_kd
+from imitate.records import read_conversations, write_json
+from imitate.rundir import DEFAULT, RunDir
 from imitate.train.data import check_tokenizer, encode_all, set_system, split
 
-KD_KINDS = ("logit", "feature")
+READS = ("kept",)
+WRITES = ("student", "finetune_logs", "finetune_stats", "finetune_config")
 REPORT_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
 
 
 @dataclass
 class Config:
-    run: str = opt("runs/default", "run folder: reads kept.jsonl, writes student/ and finetune_stats.json")
+    run: str = opt(DEFAULT, "run folder: reads kept.jsonl, writes student/ and finetune_stats.json")
     input: str | None = opt(None, "records to train on; unset: RUN/kept.jsonl")
     student: str | None = opt(None, "student model folder or hub id; unset: the embedded SmolLM2-135M-Instruct")
     output: str | None = opt(None, "where the adapter goes; unset: RUN/student")
@@ -48,7 +51,7 @@ class Config:
     target_modules: list[str] = opt(None, "modules to adapt: all-linear, or names like q_proj,v_proj",
                                     factory=lambda: ["all-linear"])
     eval_fraction: float = opt(0.05, "share of records held out for the before/after loss")
-    seed: int = opt(0, "seed of the split, the LoRA init and the data order")
+    rng_seed: int = opt(0, "random seed of the split, the LoRA init and the data order", old=("seed",))
     student_system: str | None = opt(None, "replace the teacher's system message with this text in the "
                                      "training data ('' drops it; unset: keep it)")
     merge: bool = opt(False, "also write RUN/student/merged/, a plain model with the adapter merged in")
@@ -57,18 +60,19 @@ class Config:
     bf16: bool | None = opt(None, "bf16 mixed precision; unset: on when the GPU supports it")
     packing: bool | None = opt(None, "pack records into full rows, padding-free; unset: on a GPU only")
     gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass to save memory")
-    teacher_model: list[str] = opt(None, "white-box KD: teacher model folders or hub ids", factory=list)
+    kd_teacher: list[str] = opt(None, "white-box KD: teacher model folders or hub ids whose weights are loaded "
+                                "next to the student ('embedded': the embedded model)", factory=list,
+                                old=("teacher_model",))
     kd: list[str] = opt(None, "white-box KD losses: logit, feature", factory=list)
     layer_map: str = opt("", "KD feature layers as 'student:teacher,...' ('': middle layers, proportional)")
-    temperature: float = opt(2.0, "KD softmax temperature")
+    kd_temperature: float = opt(2.0, "KD softmax temperature", old=("temperature",))
     lambda_ce: float = opt(1.0, "KD weight of the cross-entropy on the teacher's answers")
     lambda_kl: float = opt(1.0, "KD weight of the logit KL term")
     lambda_mse: float = opt(1.0, "KD weight of the feature MSE term")
 
     def __post_init__(self):
         positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum, "lora_r": self.lora_r,
-                    "learning_rate": self.learning_rate, "epochs": self.epochs, "lora_alpha": self.lora_alpha,
-                    "temperature": self.temperature}
+                    "learning_rate": self.learning_rate, "epochs": self.epochs, "lora_alpha": self.lora_alpha}
         for name, value in positive.items():
             if not value > 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive")
@@ -82,30 +86,18 @@ class Config:
             raise UserError("--eval-fraction must be in (0, 0.5]")
         if not self.target_modules:
             raise UserError("--target-modules needs at least one name (or all-linear)")
-        bad = sorted(set(self.kd) - set(KD_KINDS))
-        if bad:
-            raise UserError(f"--kd takes {', '.join(KD_KINDS)}; got {', '.join(bad)}")
-        if bool(self.kd) != bool(self.teacher_model):
-            raise UserError("white-box KD needs both --kd (logit, feature) and --teacher-model")
-        if min(self.lambda_ce, self.lambda_kl, self.lambda_mse) < 0:
-            raise UserError("the KD weights --lambda-* must not be negative")
+        check_kd(self.kd, self.kd_teacher, self.kd_temperature,
+                 {"lambda_ce": self.lambda_ce, "lambda_kl": self.lambda_kl, "lambda_mse": self.lambda_mse})
         packages = REPORT_PACKAGES.get(self.report_to, ())
         if packages and not any(importlib.util.find_spec(p) for p in packages):
             raise UserError(f"--report-to {self.report_to} needs `pip install {packages[0]}`")
 
 
 def load_records(cfg: Config) -> tuple[Path, list[dict]]:
-    """Records with a user and an assistant turn, each tagged `_line` (its line in the file)."""
-    path = Path(cfg.input) if cfg.input else Path(cfg.run) / "kept.jsonl"
-    records = []
-    for no, rec in iter_jsonl(path):
-        msgs = check_messages(rec, path, no)
-        if not any(m["role"] == "user" for m in msgs):
-            raise UserError("record has no user turn", path, no)
-        records.append({"messages": msgs, "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no})
-    if not records:
-        raise UserError("file has no records (nothing to train on)", path)
-    return path, records
+    """The training records, each tagged `_line` (its line in the file, for error messages)."""
+    path = Path(cfg.input) if cfg.input else RunDir(cfg.run).kept
+    return path, [{"messages": rec["messages"], "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no}
+                  for no, rec in read_conversations(path)]
 
 
 def resolve_student(student: str | None) -> tuple[str, str]:
@@ -179,7 +171,7 @@ def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
         padding_free=dev["packing"], bf16=dev["bf16"], fp16=False,
         activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        use_liger_kernel=dev["liger"], seed=cfg.seed, data_seed=cfg.seed,
+        use_liger_kernel=dev["liger"], seed=cfg.rng_seed, data_seed=cfg.rng_seed,
         logging_steps=max(1, steps // 20), save_strategy="no", eval_strategy="no",
         report_to=cfg.report_to, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
         dataloader_pin_memory=dev["cuda"])
@@ -194,14 +186,14 @@ def build_trainer(cfg: Config):
     student_path, student_name = resolve_student(cfg.student)
     tokenizer = load_tokenizer(student_path)
     records = set_system(records, cfg.student_system)
-    train_recs, eval_recs = split(records, cfg.eval_fraction, cfg.seed)
+    train_recs, eval_recs = split(records, cfg.eval_fraction, cfg.rng_seed)
     train_ds = encode_all(tokenizer, train_recs, path, cfg.max_length)
     eval_ds = encode_all(tokenizer, eval_recs, path, cfg.max_length)
     dev = device_choices(cfg)
-    transformers.set_seed(cfg.seed)  # the LoRA init happens inside the trainer's constructor
+    transformers.set_seed(cfg.rng_seed)  # the LoRA init happens inside the trainer's constructor
     model = load_model(student_path, dev)
     # One set of keyword arguments for both trainers, so SFT and KD train the same way.
-    kwargs = dict(model=model, args=sft_config(cfg, dev, len(train_recs), str(Path(cfg.run) / "finetune_logs")),
+    kwargs = dict(model=model, args=sft_config(cfg, dev, len(train_recs), str(RunDir(cfg.run).finetune_logs)),
                   train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
                   peft_config=lora_config(cfg))
     if cfg.kd:
@@ -222,7 +214,7 @@ def _loss_ppl(metrics: dict) -> tuple[float, float]:
 
 def save_student(trainer, cfg: Config, info: dict) -> Path:
     """Adapter + tokenizer (and merged/ with --merge) into a .partial folder, then renamed over."""
-    out = Path(cfg.output) if cfg.output else Path(cfg.run) / "student"
+    out = Path(cfg.output) if cfg.output else RunDir(cfg.run).student
     partial = out.with_name(out.name + ".partial")
     if trainer.is_world_process_zero():
         shutil.rmtree(partial, ignore_errors=True)
@@ -277,8 +269,8 @@ def run(cfg: Config) -> int:
              "max_steps": trainer.state.max_steps, "steps": trainer.state.global_step,
              "output": str(out), "kd": list(cfg.kd), "device": info["device"],
              "log_history": trainer.state.log_history}
-    write_json(Path(cfg.run) / "finetune_config.json", config_mod.to_dict(cfg))
-    write_json(Path(cfg.run) / "finetune_stats.json", stats)
+    write_json(RunDir(cfg.run).finetune_config, config_mod.to_dict(cfg))
+    write_json(RunDir(cfg.run).finetune_stats, stats)
     print(f"finetune: held-out loss {before[0]:.4f} -> {after[0]:.4f} (perplexity {before[1]:.2f} -> "
           f"{after[1]:.2f}) on {info['eval_records']} records; {trainer.state.global_step} steps, "
           f"{stats['tokens_per_s'] or 0:.0f} tokens/s; adapter in {out}")

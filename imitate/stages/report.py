@@ -19,6 +19,10 @@ from pathlib import Path
 from imitate.config import opt, to_dict
 from imitate.errors import UserError
 from imitate.records import atomic_open, write_json
+from imitate.rundir import DEFAULT, FILES, RunDir
+
+READS = tuple(k for k in FILES if k.endswith("_stats") or k in ("collected", "failed", "kept", "dropped"))
+WRITES = ("report", "report_config")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -36,19 +40,17 @@ td { max-width: 28em; overflow-wrap: anywhere; }
 
 @dataclass
 class Config:
-    run: Path | None = opt(None, "run folder to report on (holds collected.jsonl, kept.jsonl, ...)")
+    run: Path = opt(Path(DEFAULT), "run folder to report on (holds collected.jsonl, kept.jsonl, ...)")
     out: Path | None = opt(None, "where to write the page; unset: RUN/report.html")
     examples: int = opt(3, "dropped examples shown per drop reason")
 
     def __post_init__(self):
-        if self.run is None:
-            raise UserError("--run is required: the run folder to report on")
         self.run = Path(self.run)
         if not self.run.exists():
             raise UserError("run folder not found", self.run)
         if not self.run.is_dir():
             raise UserError("not a folder: --run takes the run folder", self.run)
-        self.out = Path(self.out) if self.out is not None else self.run / "report.html"
+        self.out = Path(self.out) if self.out is not None else RunDir(self.run).report
         if self.examples < 0:
             raise UserError(f"--examples must be 0 or more, got {self.examples}")
 
@@ -135,6 +137,6 @@ def run(cfg: Config) -> int:
     page = render(data, cfg.examples)
     with atomic_open(cfg.out) as f:
         f.write(page)
-    write_json(cfg.run / "report_config.json", to_dict(cfg))
+    write_json(RunDir(cfg.run).report_config, to_dict(cfg))
     print(f"wrote {cfg.out}")
     return 0

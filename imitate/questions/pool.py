@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
-from imitate.prompts import is_korean
-from imitate.seedgen.rules import Drop, check_question
-from imitate.seedgen.similarity import SimilarityIndex
+from imitate.filters.base import Drop
+from imitate.questions.rules import check_question
+from imitate.questions.similarity import SimilarityIndex
+from imitate.text.language import guess
 
 
 def question_id(prefix: str, question: str) -> str:
@@ -15,11 +16,10 @@ def question_id(prefix: str, question: str) -> str:
 
 
 def language_of(question: str, hint: str | None) -> str | None:
-    """"ko" when the question has Hangul; else the hint (the examples' or parent's language) unless
-    that was "ko" (a Korean prompt answered in another language); else unknown (None)."""
-    if is_korean(question):
-        return "ko"
-    return hint if hint and hint != "ko" else None
+    """The question's language (imitate.text.language.guess); when it cannot tell, the hint (the
+    examples' or parent's language) unless that was "ko" (a Korean prompt answered in another
+    language); else unknown (None)."""
+    return guess(question) or (hint if hint and hint != "ko" else None)
 
 
 class Pool:

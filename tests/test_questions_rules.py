@@ -1,10 +1,10 @@
 """Each elimination rule and the near-duplicate index, on its own."""
 import pytest
 
-from imitate.seedgen.pool import Pool, language_of
-from imitate.seedgen.rules import (CODES, check_answer_sorry, check_apology, check_copied, check_length,
+from imitate.questions.pool import Pool, language_of
+from imitate.questions.rules import (CODES, check_answer_sorry, check_apology, check_copied, check_length,
                                    check_media, check_question, check_stopwords)
-from imitate.seedgen.similarity import SimilarityIndex, lcs_len, rouge_l, tokens
+from imitate.questions.similarity import SimilarityIndex, lcs_len, rouge_l, tokens
 
 
 def test_too_short_and_too_long():
@@ -99,5 +99,6 @@ def test_pool_screens_duplicates_of_seeds_and_of_each_other():
 def test_language_of():
     assert language_of("비는 왜 내리나요?", "en") == "ko"
     assert language_of("Why does it rain?", "en") == "en"
-    assert language_of("Why does it rain?", "ko") is None
-    assert language_of("Why does it rain?", None) is None
+    assert language_of("Why does it rain?", "ko") == "en"     # the question's own language wins
+    assert language_of("Rain?", "ko") is None                  # too short to tell; a Korean hint is not trusted
+    assert language_of("Why does it rain?", None) == "en"

@@ -2,7 +2,7 @@
 import pytest
 
 from imitate.errors import UserError
-from imitate.seedgen.templates import BREADTH, load_evol, load_self_instruct
+from imitate.questions.templates import BREADTH, load_evol, load_self_instruct
 
 
 def test_shipped_templates_fill():

@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 import random
 
-from imitate.seedgen.asker import Asker
-from imitate.seedgen.parse import clean_evolved, parse_judgement
-from imitate.seedgen.pool import Pool, language_of, question_id
-from imitate.seedgen.rules import Drop, check_answer_sorry, check_question
-from imitate.seedgen.similarity import rouge_l
+from imitate.questions.asker import Asker
+from imitate.questions.parse import clean_evolved, parse_judgement
+from imitate.questions.pool import Pool, language_of, question_id
+from imitate.questions.rules import Drop, check_answer_sorry, check_question
+from imitate.questions.similarity import rouge_l
 
 
 def lineages(seeds: list[dict], n: int, rounds: int, seed: int) -> list[dict]:
@@ -37,12 +37,12 @@ def lineages(seeds: list[dict], n: int, rounds: int, seed: int) -> list[dict]:
 
 
 async def generate(cfg, seeds: list[dict], asker: Asker, pool: Pool, prompts, rounds_log: list) -> None:
-    heads = lineages(seeds, cfg.n, cfg.rounds, cfg.seed)
+    heads = lineages(seeds, cfg.n, cfg.rounds, cfg.rng_seed)
     params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
     for rnd in range(1, cfg.rounds + 1):
         plan = []
         for j, head in enumerate(heads):
-            op = prompts.names[random.Random(f"{cfg.seed}|{rnd}|{j}").randrange(len(prompts.names))]
+            op = prompts.names[random.Random(f"{cfg.rng_seed}|{rnd}|{j}").randrange(len(prompts.names))]
             msgs = [{"role": "user", "content": prompts.evolve(op, head["question"])}]
             plan.append((j, op, asker.request("evolve", msgs, params)))
         answers = await asker.ask([req for _, _, req in plan], f"evol round {rnd}")
@@ -81,7 +81,7 @@ def screen(cfg, rnd: int, heads: list[dict], plan: list, answers: dict, pool: Po
         info = _info(head, rnd, op)
         ans = answers.get(req.key)
         if ans is None:
-            pool.drop(None, Drop("request_failed", "see seeds_failed.jsonl"), request=req.key, **info)
+            pool.drop(None, Drop("request_failed", "see questions_failed.jsonl"), request=req.key, **info)
             continue
         q = clean_evolved(ans["content"])
         drop = check_question(q, pool.min_words, pool.max_words, evolved=True)
@@ -114,7 +114,7 @@ async def judge(rnd: int, heads: list[dict], cands: list, asker: Asker, pool: Po
         ans = answers.get(req.key)
         if ans is None:
             pool.forget(q)
-            pool.drop(q, Drop("request_failed", "the judge request failed; see seeds_failed.jsonl"), **info)
+            pool.drop(q, Drop("request_failed", "the judge request failed; see questions_failed.jsonl"), **info)
             continue
         verdict = parse_judgement(ans["content"])
         if verdict is None:
@@ -140,7 +140,7 @@ async def answer_check(cfg, rnd: int, heads: list[dict], cands: list, asker: Ask
         ans = answers.get(req.key)
         drop = None
         if ans is None:
-            drop = Drop("request_failed", "the answer-check request failed; see seeds_failed.jsonl")
+            drop = Drop("request_failed", "the answer-check request failed; see questions_failed.jsonl")
         elif ans.get("finish_reason") != "length":
             drop = check_answer_sorry(ans["content"])
         if drop:

@@ -4,14 +4,16 @@ Self-Instruct (Wang et al. 2023) and Evol-Instruct (WizardLM, Xu et al. 2023) dr
 that is too short or too long, needs something a text model cannot see, is only stop words and
 punctuation, copies words of the prompt that asked for it, or is an apology. Each check returns
 `Drop(code, evidence)` or None; the stage counts the codes and writes the evidence beside each
-dropped question in seeds_dropped.jsonl.
+dropped question in questions_dropped.jsonl.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from imitate.seedgen.similarity import tokens
+from imitate.filters.base import Drop
+from imitate.questions.similarity import tokens
+from imitate.text.refusal import find_phrases
+from imitate.text.words import STOP_ALL
 
 CODES = {
     "too_short": "fewer than --min-words words",
@@ -23,16 +25,8 @@ CODES = {
     "answer_sorry": "the teacher's answer to the evolved question says 'sorry' in under 80 words",
     "no_gain": "the evolved question gains no information over its parent (judge: Equal, or similarity)",
     "duplicate": "near-duplicate (ROUGE-L >= --similarity-threshold) of an existing or earlier question",
-    "request_failed": "the teacher request for it failed for good (see seeds_failed.jsonl)",
+    "request_failed": "the teacher request for it failed for good (see questions_failed.jsonl)",
 }
-
-STOP_WORDS = frozenset("""
-a an the and or but if then else of to in on at by for with from into onto about as is are was were be been
-being am do does did done have has had having i me my we our you your he him his she her it its they them
-their this that these those there here what which who whom whose when where why how not no yes so than too
-very can could will would shall should may might must just also only please some any all each every more
-most such own same other ok okay well oh hmm 은 는 이 가 을 를 의 에 에서 와 과 도 으로 로 그리고 그 저 이것 그것
-""".split())
 
 # Media a text-only model cannot see. A media word counts only when it points at a thing the
 # question supposes is at hand ("the image below", "this file", "attached"), so "How do CNNs
@@ -52,18 +46,7 @@ _MEDIA = re.compile(
 # Words of the evolution prompts; WizardLM drops an evolved question that repeats them.
 _COPIED = re.compile(r"#\s*(?:given|rewritten|created)\s+prompt\s*#|\b(?:given|rewritten|created)\s+prompt\b", re.I)
 
-# An apology or refusal in place of a question (evolution output) or an answer.
-_APOLOGY = re.compile(
-    r"\b(?:i'?m sorry|i am sorry|sorry,|i apologi[sz]e|my apologies|as an ai(?: language model)?|"
-    r"i (?:cannot|can'?t|am unable to|won'?t) (?:help|assist|rewrite|create|provide|comply|do that|fulfil|fulfill))"
-    r"|죄송|미안합니다|도와드릴 수 없", re.I)
 _SORRY = re.compile(r"sorry|죄송|미안", re.I)
-
-
-@dataclass(frozen=True)
-class Drop:
-    code: str
-    evidence: str
 
 
 def word_count(text: str) -> int:
@@ -86,7 +69,7 @@ def check_media(q: str) -> Drop | None:
 
 def check_stopwords(q: str) -> Drop | None:
     toks = tokens(q)
-    if all(t in STOP_WORDS for t in toks):
+    if all(t in STOP_ALL for t in toks):
         return Drop("stopwords_only", f"content words: none among {toks[:8]}")
     return None
 
@@ -97,8 +80,9 @@ def check_copied(q: str) -> Drop | None:
 
 
 def check_apology(q: str) -> Drop | None:
-    m = _APOLOGY.search(q)
-    return Drop("apology", f"says {m.group(0)!r}") if m else None
+    """The refusal filter's phrases (imitate/text/phrases/), anywhere in the evolution output."""
+    hit = find_phrases("refusal", q) or find_phrases("ai_disclaimer", q)
+    return Drop("apology", f"says {hit[0]!r}") if hit else None
 
 
 def check_answer_sorry(answer: str, max_words: int = 80) -> Drop | None:

@@ -1,7 +1,7 @@
 """Parsing what the teacher wrote: messy lists, evolved questions, the equality verdict."""
 import pytest
 
-from imitate.seedgen.parse import clean_evolved, parse_judgement, parse_list
+from imitate.questions.parse import clean_evolved, parse_judgement, parse_list
 
 
 @pytest.mark.parametrize("text", [

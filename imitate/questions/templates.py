@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-import yaml
-
+from imitate.config import read_yaml
 from imitate.errors import UserError
+from imitate.shipped import PROMPTS
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 BREADTH = "breadth"   # the in-breadth operation's name, beside the in-depth ones
 
 
@@ -37,7 +36,7 @@ def _template(text, where, key: str, needs: tuple[str, ...]) -> Template:
 
 
 def load_self_instruct(path: str | Path | None = None) -> Template:
-    path = Path(path) if path else PROMPTS_DIR / "self_instruct.txt"
+    path = Path(path) if path else PROMPTS / "self_instruct.txt"
     if not path.is_file():
         raise UserError("no such file", path)
     return _template(path.read_text(encoding="utf-8"), path, "template", ("n", "category", "examples"))
@@ -65,14 +64,8 @@ class EvolPrompts:
 
 
 def load_evol(path: str | Path | None = None) -> EvolPrompts:
-    path = Path(path) if path else PROMPTS_DIR / "evol.yaml"
-    if not path.is_file():
-        raise UserError("no such file", path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(e, 'problem', e)}", path, mark.line + 1 if mark else None) from None
+    path = Path(path) if path else PROMPTS / "evol.yaml"
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise UserError("expected a mapping with in_depth, operations, in_breadth, equal", path)
     ops = data.get("operations")

@@ -31,6 +31,7 @@ STOPWORDS = {
           "pelo isso você está foi".split(),
     "it": "il lo gli della delle è sono un una per con non più che come anche questo questa "
           "nel alla del ma sul".split(),
+    "ko": "은 는 이 가 을 를 의 에 에서 와 과 도 으로 로 그리고 그 저 이것 그것".split(),
 }
 STOP_EXTRA = frozenset(
     "a i o e y de no in me my mine our us him her them am being so just very too only thus therefore "

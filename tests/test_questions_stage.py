@@ -27,7 +27,7 @@ def seeds_file(tmp_path, markers=()):
 
 def seeds(srv, tmp_path, *extra, run="run", markers=()):
     run = tmp_path / run
-    args = ["seeds", "--from", seeds_file(tmp_path, markers), "--run", run, "--teacher-url", srv.url,
+    args = ["questions", "--seeds", seeds_file(tmp_path, markers), "--run", run, "--teacher-url", srv.url,
             "--teacher-model", "t", "--concurrency", "2", *extra]
     return main(list(map(str, args))), run
 
@@ -37,7 +37,7 @@ def lines(path):
 
 
 def stats(run):
-    return json.loads((run / "seeds_stats.json").read_text())
+    return json.loads((run / "questions_stats.json").read_text())
 
 
 def prompts_sent(srv, needle):
@@ -48,7 +48,7 @@ def test_self_instruct_writes_the_seed_format_and_collect_reads_it(tmp_path):
     with FaultServer(answer=teacher()) as srv:
         code, run = seeds(srv, tmp_path, "--method", "self-instruct", "--n", "7", "--per-request", "3")
         assert code == 0
-        recs = lines(run / "seeds.jsonl")
+        recs = lines(run / "questions.jsonl")
         assert len(recs) == 7 and len({r["id"] for r in recs}) == 7
         for r in recs:
             assert r["method"] == "self-instruct" and r["round"] == 1 and r["language"] == "en"
@@ -61,7 +61,7 @@ def test_self_instruct_writes_the_seed_format_and_collect_reads_it(tmp_path):
         sent = [r["body"]["messages"][0]["content"] for r in srv.requests]
         assert sum('category "life"' in p for p in sent) == sum('category "science"' in p for p in sent) == 2
         assert all("1. Explain how" in p for p in sent)
-        assert main(["collect", "--seeds", str(run / "seeds.jsonl"), "--run", str(run), "--teacher-url", srv.url,
+        assert main(["collect", "--seeds", str(run / "questions.jsonl"), "--run", str(run), "--teacher-url", srv.url,
                      "--teacher-model", "t", "--max-tokens", "16"]) == 0
     collected = lines(run / "collected.jsonl")
     assert sorted(r["seed_id"] for r in collected) == sorted(r["id"] for r in recs)
@@ -77,8 +77,8 @@ def test_self_instruct_drop_reasons_are_counted_and_explained(tmp_path):
     assert code == 0
     s = stats(run)
     assert s["drops"] == {"duplicate": 2, "too_short": 1, "needs_media": 1, "stopwords_only": 1}
-    assert [r["question"] for r in lines(run / "seeds.jsonl")] == ["Why do glaciers move slowly downhill?"]
-    dropped = {d["question"]: d for d in lines(run / "seeds_dropped.jsonl")}
+    assert [r["question"] for r in lines(run / "questions.jsonl")] == ["Why do glaciers move slowly downhill?"]
+    dropped = {d["question"]: d for d in lines(run / "questions_dropped.jsonl")}
     assert dropped["Why do glaciers move so slowly downhill?"]["drop_reason"] == "duplicate"
     assert "glaciers" in dropped["Why do glaciers move so slowly downhill?"]["evidence"]
     assert dropped["Describe the image below in detail."]["evidence"] == "mentions 'image below'"
@@ -97,10 +97,10 @@ def test_evol_eliminates_by_each_rule(tmp_path):
     s = stats(run)
     assert s["drops"] == {"needs_media": 1, "stopwords_only": 1, "copied_prompt": 1, "apology": 1,
                           "answer_sorry": 1, "no_gain": 2}
-    [good] = lines(run / "seeds.jsonl")
+    [good] = lines(run / "questions.jsonl")
     assert "mk-good" in good["question"] and good["parent_id"] == "q7" and good["round"] == 1
     assert good["method"] == "evol" and good["operation"] and good["category"] == "life"
-    evidence = {d["evidence"] for d in lines(run / "seeds_dropped.jsonl") if d["drop_reason"] == "no_gain"}
+    evidence = {d["evidence"] for d in lines(run / "questions_dropped.jsonl") if d["drop_reason"] == "no_gain"}
     assert evidence == {"identical to its parent", "judge: 'Equal'"}
     # the judge saw only the survivors of the cheap rules, the answer check only the judge's survivors
     assert prompts_sent(srv, "Your Judgement") == 3 and s["requests_total"] == 8 + 3 + 2
@@ -113,7 +113,7 @@ def test_evol_no_judge_uses_similarity_to_the_parent(tmp_path):
                           "--no-answer-check", markers=["mk-close"] * 8)
     assert code == 0 and prompts_sent(srv, "Your Judgement") == 0 and srv.count() == 8
     assert stats(run)["drops"] == {"no_gain": 8}
-    assert all("ROUGE-L" in d["evidence"] for d in lines(run / "seeds_dropped.jsonl"))
+    assert all("ROUGE-L" in d["evidence"] for d in lines(run / "questions_dropped.jsonl"))
 
 
 def test_failed_evolution_goes_back_to_the_pool(tmp_path):
@@ -131,7 +131,7 @@ def test_failed_evolution_goes_back_to_the_pool(tmp_path):
     with FaultServer(answer=answer) as srv:
         code, run = seeds(srv, tmp_path, "--method", "evol", "--n", "4", "--rounds", "2")
     assert code == 0
-    recs = lines(run / "seeds.jsonl")
+    recs = lines(run / "questions.jsonl")
     assert stats(run)["drops"] == {"apology": 2}
     assert len(recs) == 2 and {r["round"] for r in recs} == {2}
     assert {r["parent_id"] for r in recs} <= {f"q{i}" for i in range(8)}   # the seeds themselves, evolved again
@@ -150,7 +150,7 @@ def test_requests_that_fail_for_good_are_listed(tmp_path):
         code, run = seeds(srv, tmp_path, "--n", "3", "--per-request", "3", "--max-attempts", "2", "--rounds", "1")
     assert code == 0
     assert stats(run)["failed"] == 2 and stats(run)["drops"] == {"request_failed": 2}
-    assert len(lines(run / "seeds_failed.jsonl")) == 2 and lines(run / "seeds.jsonl") == []
+    assert len(lines(run / "questions_failed.jsonl")) == 2 and lines(run / "questions.jsonl") == []
 
 
 def test_fatal_error_aborts(tmp_path, capsys):
@@ -178,10 +178,10 @@ def test_budget_stop_then_resume_with_a_larger_budget(tmp_path, capsys):
 def test_kill_9_then_resume_sends_nothing_twice(tmp_path):
     conc = 3
     with FaultServer(answer=teacher(), delay=0.05) as srv:
-        args = ["seeds", "--from", str(seeds_file(tmp_path)), "--run", str(tmp_path / "run"), "--method", "evol",
+        args = ["questions", "--seeds", str(seeds_file(tmp_path)), "--run", str(tmp_path / "run"), "--method", "evol",
                 "--n", "16", "--rounds", "2", "--teacher-url", srv.url, "--teacher-model", "t",
                 "--concurrency", str(conc)]
-        log = tmp_path / "run" / "seeds_requests.jsonl"
+        log = tmp_path / "run" / "questions_requests.jsonl"
         kill_9_after(args, log, 12)
         before = len(lines(log))
         assert 12 <= before < 48, "the kill must land mid-run"
@@ -196,7 +196,7 @@ def test_kill_9_then_resume_sends_nothing_twice(tmp_path):
         # the interrupted run ends where an uninterrupted one does
         clean = [a if a != str(tmp_path / "run") else str(tmp_path / "clean") for a in args]
         assert main(clean) == 0
-    assert (tmp_path / "run" / "seeds.jsonl").read_text() == (tmp_path / "clean" / "seeds.jsonl").read_text()
+    assert (tmp_path / "run" / "questions.jsonl").read_text() == (tmp_path / "clean" / "questions.jsonl").read_text()
 
 
 BAD = {"invalid_json": (b'{"question": "ok"}\n{"question": "broken"\n', ":2:", "invalid JSON"),
@@ -210,7 +210,7 @@ def test_bad_from_exits_2_and_writes_nothing(tmp_path, case):
     src = tmp_path / "from.jsonl"
     src.write_bytes(content)
     with FaultServer() as srv:
-        r = run_cli("seeds", "--from", src, "--run", tmp_path / "run", "--teacher-url", srv.url, "--teacher-model", "m")
+        r = run_cli("questions", "--seeds", src, "--run", tmp_path / "run", "--teacher-url", srv.url, "--teacher-model", "m")
     assert r.returncode == 2 and where in r.stderr and what.lower() in r.stderr.lower(), r.stderr
     assert "Traceback" not in r.stderr and srv.count() == 0 and not (tmp_path / "run").exists()
 
@@ -220,45 +220,45 @@ def test_bad_from_exits_2_and_writes_nothing(tmp_path, case):
                                        (["--method", "magic"], "--method"),
                                        (["--teacher-url", "http://127.0.0.1:9/v1"], "--teacher-model")])
 def test_bad_settings(tmp_path, flags, msg):
-    r = run_cli("seeds", "--run", tmp_path / "run", *flags)
+    r = run_cli("questions", "--run", tmp_path / "run", *flags)
     assert r.returncode == 2 and msg in r.stderr and not (tmp_path / "run").exists()
 
 
 def test_bad_prompt_template(tmp_path):
     tpl = tmp_path / "t.txt"
     tpl.write_text("Write $n questions about $topic.")
-    r = run_cli("seeds", "--run", tmp_path / "run", "--self-instruct-prompt", tpl)
+    r = run_cli("questions", "--run", tmp_path / "run", "--self-instruct-prompt", tpl)
     assert r.returncode == 2 and "$category" in r.stderr and "t.txt" in r.stderr
 
 
 def test_help_lists_the_flags():
-    r = run_cli("seeds", "--help")
+    r = run_cli("questions", "--help")
     assert r.returncode == 0
-    for flag in ("--from", "--method", "--n", "--rounds", "--teacher-url", "--teacher-model", "--no-judge",
+    for flag in ("--seeds", "--method", "--n", "--rounds", "--teacher-url", "--teacher-model", "--no-judge",
                  "--concurrency", "--max-tokens", "--temperature", "--max-total-tokens", "--similarity-threshold",
-                 "--seed", "--config"):
+                 "--rng-seed", "--config"):
         assert flag in r.stdout
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["self-instruct", "evol"])
 def test_on_the_embedded_teacher(tmp_path, embedded_teacher, method):
-    args = ["seeds", "--from", str(seeds_file(tmp_path)), "--run", str(tmp_path / "run"), "--method", method,
+    args = ["questions", "--seeds", str(seeds_file(tmp_path)), "--run", str(tmp_path / "run"), "--method", method,
             "--n", "3", "--rounds", "1", "--per-request", "3", "--max-tokens", "80", "--answer-tokens", "24",
             "--teacher-url", embedded_teacher.base_url, "--teacher-model", embedded_teacher.model]
     assert main(args) == 0
     run = tmp_path / "run"
     s = stats(run)
     assert s["sent"] == s["succeeded"] == s["requests_total"] > 0 and s["completion_tokens"] > 0
-    recs = lines(run / "seeds.jsonl")
+    recs = lines(run / "questions.jsonl")
     assert len(recs) == s["written"] <= 3
     assert s["candidates"] == s["accepted"] + sum(s["drops"].values())
     for r in recs:   # the 135M model writes poor questions: check the form, not the quality
         assert isinstance(r["question"], str) and len(r["question"].split()) >= 3
         assert r["method"] == method and r["category"] in ("science", "life") and r["id"]
-    assert len(lines(run / "seeds_requests.jsonl")) == s["sent"]
+    assert len(lines(run / "questions_requests.jsonl")) == s["sent"]
     assert main(args) == 0 and stats(run)["sent"] == 0      # a re-run re-uses every answer
-    assert (run / "seeds.jsonl").read_text() == "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+    assert (run / "questions.jsonl").read_text() == "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
                                                        for r in recs)
 
 
@@ -268,11 +268,11 @@ def test_config_file_and_include_source(tmp_path):
     with FaultServer(answer=teacher()) as srv:
         code, run = seeds(srv, tmp_path, "--config", cfg)
     assert code == 0
-    recs = lines(run / "seeds.jsonl")
+    recs = lines(run / "questions.jsonl")
     assert [r["method"] for r in recs] == ["source"] * 8 + ["evol"] * 2
     assert recs[0]["id"] == "q0" and recs[0]["round"] == 0
     assert prompts_sent(srv, "Your Judgement") == 0
-    assert json_load(run / "seeds_config.json")["method"] == "evol"
+    assert json_load(run / "questions_config.json")["method"] == "evol"
 
 
 def json_load(path):

@@ -1,6 +1,6 @@
-"""Have the teacher write new seed questions: Self-Instruct or Evol-Instruct; write seeds.jsonl.
+"""Have the teacher write new questions (Self-Instruct or Evol-Instruct); write questions.jsonl.
 
---method self-instruct: each request shows a few --from questions of one category and asks for
+--method self-instruct: each request shows a few --seeds questions of one category and asks for
   --per-request new ones (a numbered list, parsed robustly); rounds go on until --n are kept or
   --rounds are done.
 --method evol: WizardLM's Evol-Instruct; each of --rounds rounds rewrites questions to be harder
@@ -11,10 +11,10 @@
 Both drop near-duplicates (ROUGE-L >= --similarity-threshold), questions outside --min-words ..
 --max-words, and questions that need an image, a file or a web page.
 
-Writes DIR/seeds.jsonl ({id, question, category, method, round, parent_id (evol), language}; give
-it to `collect --seeds`), seeds_dropped.jsonl (each dropped question with drop_reason and evidence),
-seeds_failed.jsonl, seeds_stats.json, seeds_config.json. Every teacher answer is appended to
-DIR/seeds_requests.jsonl as it arrives; re-running the same command re-uses those answers and sends
+Writes DIR/questions.jsonl ({id, question, category, method, round, parent_id (evol), language};
+`collect` in the same run folder asks them), questions_dropped.jsonl (each dropped question with
+drop_reason and evidence), questions_failed.jsonl, questions_stats.json, questions_config.json.
+Every teacher answer is appended to DIR/questions_requests.jsonl as it arrives; re-running the same command re-uses those answers and sends
 only what is missing (prompts live in prompts/self_instruct.txt and prompts/evol.yaml).
 """
 from __future__ import annotations
@@ -22,30 +22,33 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
-from imitate.seedio import load_seeds
+from imitate.shipped import SEEDS
+from imitate.questions.load import load_seeds
 from imitate.records import write_json, write_jsonl
-from imitate.seedgen import evol, self_instruct
-from imitate.seedgen.asker import REQUESTS_FILE, Asker
-from imitate.seedgen.pool import Pool
-from imitate.seedgen.rules import CODES
-from imitate.seedgen.templates import load_evol, load_self_instruct
+from imitate.rundir import DEFAULT, RunDir
+from imitate.questions import evol, self_instruct
+from imitate.questions.asker import Asker
+from imitate.questions.pool import Pool
+from imitate.questions.rules import CODES
+from imitate.questions.templates import load_evol, load_self_instruct
 from imitate.teacher.client import RetryPolicy, Teacher
 from imitate.teacher.server import request_timeout
 
-SHIPPED_SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "seeds.jsonl"
 METHODS = ("self-instruct", "evol")
+READS: tuple[str, ...] = ("questions_requests",)
+WRITES = ("questions", "questions_dropped", "questions_failed", "questions_requests", "questions_stats",
+          "questions_config", "teacher_log")
 
 
 @dataclass
 class Config:
-    source: str = opt(str(SHIPPED_SEEDS), "seed questions to start from: JSONL/CSV/Parquet, a folder of "
-                      "them, or a Hugging Face dataset", flag="--from")
-    run: str = opt("runs/default", "run folder to write seeds.jsonl and its companions into")
+    seeds: str = opt(str(SEEDS), "seed questions to start from: JSONL/CSV/Parquet, a folder of "
+                     "them, or a Hugging Face dataset (default: the shipped seeds)", old=("from",))
+    run: str = opt(DEFAULT, "run folder to write questions.jsonl and its companions into")
     method: str = opt("self-instruct", "how the teacher writes questions", choices=METHODS)
     n: int = opt(50, "new questions wanted (at most this many are written)")
     rounds: int = opt(3, "self-instruct: most rounds to reach --n; evol: evolution rounds (depth)")
@@ -65,11 +68,12 @@ class Config:
     max_words: int = opt(150, "drop new questions with more words")
     per_request: int = opt(5, "self-instruct: new questions asked for in one request")
     examples: int = opt(3, "self-instruct: example questions shown in one request")
-    seed: int = opt(0, "seed of the random draws (examples, lineages, evolution operations)")
-    include_source: bool = opt(False, "also write the --from questions into seeds.jsonl (method 'source')")
-    question_field: str = opt("question", "--from column holding the question")
-    category_field: str = opt("category", "--from column holding the category")
-    split: str = opt("train", "split, when --from is a Hugging Face dataset")
+    rng_seed: int = opt(0, "random seed of the draws (examples, lineages, evolution operations)",
+                        old=("seed",))
+    include_source: bool = opt(False, "also write the --seeds questions into questions.jsonl (method 'source')")
+    question_field: str = opt("question", "--seeds column holding the question")
+    category_field: str = opt("category", "--seeds column holding the category")
+    split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
     self_instruct_prompt: str | None = opt(None, "template file (default: prompts/self_instruct.txt)")
     evol_prompts: str | None = opt(None, "YAML of evolution templates (default: prompts/evol.yaml)")
     timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
@@ -99,19 +103,19 @@ class Config:
 
 def run(cfg: Config) -> int:
     # Everything that can be wrong with the input is checked before DIR is touched.
-    seeds = load_seeds(cfg.source, question_field=cfg.question_field, category_field=cfg.category_field,
+    seeds = load_seeds(cfg.seeds, question_field=cfg.question_field, category_field=cfg.category_field,
                        split=cfg.split)
     templates = load_self_instruct(cfg.self_instruct_prompt) if cfg.method == "self-instruct" \
         else load_evol(cfg.evol_prompts)
     remote = Teacher(model=cfg.teacher_model, base_url=cfg.teacher_url) if cfg.teacher_url else None
-    run_dir = Path(cfg.run)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "seeds_config.json", config_mod.to_dict(cfg))
+    run_dir = RunDir(cfg.run)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir.questions_config, config_mod.to_dict(cfg))
     policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=request_timeout(cfg.timeout, remote is None))
     asker = Asker(run_dir, remote, concurrency=cfg.concurrency, max_total_tokens=cfg.max_total_tokens,
                   policy=policy)
-    print(f"{len(seeds)} seed questions from {cfg.source}; {cfg.method}, --n {cfg.n}, --rounds {cfg.rounds}; "
-          f"{len(asker.cache)} answers on disk in {run_dir / REQUESTS_FILE}")
+    print(f"{len(seeds)} seed questions from {cfg.seeds}; {cfg.method}, --n {cfg.n}, --rounds {cfg.rounds}; "
+          f"{len(asker.cache)} answers on disk in {run_dir.questions_requests}")
     pool = Pool(seeds, cfg.similarity_threshold, cfg.min_words, cfg.max_words)
     rounds_log: list[dict] = []
     t0 = time.time()
@@ -127,12 +131,12 @@ async def _generate(cfg, seeds, asker, pool, templates, rounds_log) -> None:
         await asker.close()
 
 
-def finish(cfg: Config, run_dir: Path, seeds, asker: Asker, pool: Pool, rounds_log, wall: float) -> int:
+def finish(cfg: Config, run_dir: RunDir, seeds, asker: Asker, pool: Pool, rounds_log, wall: float) -> int:
     new = pool.accepted[: cfg.n]
     source = [{**s, "method": "source", "round": 0} for s in seeds] if cfg.include_source else []
-    write_jsonl(run_dir / "seeds.jsonl", source + new)
-    write_jsonl(run_dir / "seeds_dropped.jsonl", pool.dropped)
-    write_jsonl(run_dir / "seeds_failed.jsonl", asker.failed)
+    write_jsonl(run_dir.questions, source + new)
+    write_jsonl(run_dir.questions_dropped, pool.dropped)
+    write_jsonl(run_dir.questions_failed, asker.failed)
     s = asker.stats
     stats = {"method": cfg.method, "n": cfg.n, "written": len(new), "source_written": len(source),
              "accepted": len(pool.accepted), "surplus": len(pool.accepted) - len(new),
@@ -145,19 +149,19 @@ def finish(cfg: Config, run_dir: Path, seeds, asker: Asker, pool: Pool, rounds_l
              "completion_tokens": s["completion_tokens"], "wall_s": round(wall, 2),
              "teachers": [asker.teacher.label], "budget_stopped": asker.stopped == "budget",
              "aborted": asker.stopped[len("aborted: "):] if asker.stopped and asker.stopped != "budget" else None}
-    write_json(run_dir / "seeds_stats.json", stats)
+    write_json(run_dir.questions_stats, stats)
     drops = ", ".join(f"{k} {v}" for k, v in stats["drops"].items()) or "none"
-    print(f"wrote {len(new)} new questions to {run_dir / 'seeds.jsonl'} ({stats['candidates']} candidates; "
+    print(f"wrote {len(new)} new questions to {run_dir.questions} ({stats['candidates']} candidates; "
           f"dropped: {drops}); {s['sent']} requests sent, {s['cached']} answers re-used, {s['retries']} retries, "
           f"{s['failed']} failed")
     if stats["budget_stopped"]:
         print(f"stopped sending: the next request could pass --max-total-tokens {cfg.max_total_tokens}; "
               "the unfinished round was not used; re-run with a larger budget to go on")
     if s["failed"]:
-        print(f"{s['failed']} requests failed for good (see {run_dir / 'seeds_failed.jsonl'}); re-running sends them again")
+        print(f"{s['failed']} requests failed for good (see {run_dir.questions_failed}); re-running sends them again")
     if stats["aborted"]:
         print(f"error: stopped: {stats['aborted']}")
         return 1
     if len(new) < cfg.n and not stats["budget_stopped"]:
-        print(f"note: {len(new)} of --n {cfg.n} written; raise --rounds or check seeds_dropped.jsonl")
+        print(f"note: {len(new)} of --n {cfg.n} written; raise --rounds or check questions_dropped.jsonl")
     return 0

@@ -5,8 +5,8 @@ import random
 import statistics
 from collections import Counter, defaultdict
 
-from imitate.filters import Drop, Filter
-from imitate.filters.text import length_units
+from imitate.filters.base import Drop, Filter
+from imitate.text.words import length_units
 from imitate.records import turn
 
 
@@ -24,11 +24,15 @@ class Balance(Filter):
     normally and carry a verified reference, then answers whose length is nearest the category's
     median; the seeded shuffle (`seed`) breaks the remaining ties.
 
-    Drop codes:
+    How each drop code decides:
         cap: the category is over `cap_ratio` × the median size.
         uniform: the category is over the smallest category's size.
     """
     name = "balance"
+    codes = {
+        'cap': 'the category is over cap_ratio × the median category size',
+        'uniform': "the category is over the smallest category's size",
+    }
     params = ("mode", "cap_ratio", "seed")
     mode = "cap"
     cap_ratio = 2.0

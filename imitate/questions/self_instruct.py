@@ -4,7 +4,7 @@ Round r asks for what is still missing: ceil(missing * OVERASK / per_request) re
 showing `examples` questions of one category (categories taken in turn, so they stay balanced;
 examples drawn by random.Random(f"{seed}|{r}|{i}"), at most a third of them from the questions
 already written) and asking for `per_request` new ones. The answers are parsed as lists, screened
-by the rules (imitate.seedgen.rules) and near-duplicates, in request order, so the same answers
+by the rules (imitate.questions.rules) and near-duplicates, in request order, so the same answers
 always give the same result.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import math
 import random
 from collections import defaultdict
 
-from imitate.seedgen.asker import Asker
-from imitate.seedgen.parse import parse_list
-from imitate.seedgen.pool import Pool, language_of, question_id
-from imitate.seedgen.rules import Drop
+from imitate.questions.asker import Asker
+from imitate.questions.parse import parse_list
+from imitate.questions.pool import Pool, language_of, question_id
+from imitate.questions.rules import Drop
 
 OVERASK = 1.5   # questions asked per question missing: about a third are dropped by the rules
 
@@ -48,7 +48,7 @@ async def generate(cfg, seeds: list[dict], asker: Asker, pool: Pool, template, r
         plan = []
         for i in range(math.ceil(missing * OVERASK / cfg.per_request)):
             cat = cats[(turn + i) % len(cats)]
-            examples = pick_examples(by_cat[cat], made[cat], cfg.examples, random.Random(f"{cfg.seed}|{rnd}|{i}"))
+            examples = pick_examples(by_cat[cat], made[cat], cfg.examples, random.Random(f"{cfg.rng_seed}|{rnd}|{i}"))
             prompt = template.substitute(n=cfg.per_request, category=cat,
                                          examples="\n".join(f"{j}. {q}" for j, q in enumerate(examples, 1)))
             plan.append((cat, asker.request("self_instruct", [{"role": "user", "content": prompt}], params)))
@@ -60,7 +60,7 @@ async def generate(cfg, seeds: list[dict], asker: Asker, pool: Pool, template, r
         for cat, req in plan:
             ans = answers.get(req.key)
             if ans is None:
-                pool.drop(None, Drop("request_failed", "see seeds_failed.jsonl"), round=rnd, category=cat,
+                pool.drop(None, Drop("request_failed", "see questions_failed.jsonl"), round=rnd, category=cat,
                           request=req.key)
                 continue
             items = parse_list(ans["content"])

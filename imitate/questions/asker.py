@@ -1,6 +1,6 @@
-"""Every teacher request of the seeds stage, sent once: answers on disk are reused by request key.
+"""Every teacher request of the questions stage, sent once: answers on disk are reused by request key.
 
-Each answer is appended (flushed at once) to DIR/seeds_requests.jsonl as it arrives, keyed by
+Each answer is appended (flushed at once) to DIR/questions_requests.jsonl as it arrives, keyed by
 `runner.Request.key` (a hash of teacher, messages, parameters and copy index). A re-run replays the
 rounds: the same answers give the same next requests, whose answers are on disk too, so after a
 kill -9 only the requests that were in flight or never sent go out again, and a third run sends
@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
-
 from imitate.progress import Progress
 from imitate.records import Appender, load_by_id, utc_now
+from imitate.rundir import RunDir
 from imitate.teacher.client import Answer, Client, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request, send_all
 from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer
 
-REQUESTS_FILE = "seeds_requests.jsonl"
-
-
 class Asker:
     """Ask the teacher through collect's client, runner and budget; remember every answer."""
 
-    def __init__(self, run_dir: Path, remote: Teacher | None, *, concurrency: int, max_total_tokens: int | None,
+    def __init__(self, run_dir: RunDir, remote: Teacher | None, *, concurrency: int, max_total_tokens: int | None,
                  policy: RetryPolicy):
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / REQUESTS_FILE
+        self.run_dir = run_dir
+        self.path = run_dir.questions_requests
         self.cache = {k: r for k, r in load_by_id(self.path).items() if isinstance(r.get("content"), str)}
         self.remote = remote
         self.teacher = remote or Teacher(model="embedded", name=EMBEDDED_NAME)   # key label only
@@ -59,7 +55,7 @@ class Asker:
         teacher = self.remote
         if teacher is None:
             print(EMBEDDED_HINT, flush=True)
-            self._server = EmbeddedServer(log_path=self.run_dir / "teacher_server.log")
+            self._server = EmbeddedServer(log_path=self.run_dir.teacher_log)
             teacher = self._server.start()
         else:
             print(f"teacher: {teacher.label} at {teacher.base_url or 'api.openai.com'}", flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from imitate.filters.text import normalize, sentences, strip_code
+from imitate.text.words import normalize, sentences, strip_code
 
 BOXED_RE = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 BOLD_RE = re.compile(r"\*\*([^*\n]+)\*\*")

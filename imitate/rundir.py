@@ -1,0 +1,100 @@
+"""The run folder: every file a stage reads or writes, by name, in one place.
+
+Each stage module declares `READS` and `WRITES` as names of `FILES`; `RunDir(path).collected` is
+the path of collected.jsonl in that folder. inspect, report, docs/architecture.md and the README's
+table of files derive from these declarations, and a test checks that each stage writes exactly
+what it declares.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import NamedTuple
+
+DEFAULT = "runs/default"   # the run folder of every stage when --run is not given
+
+
+class File(NamedTuple):
+    name: str              # the file or folder name inside the run folder
+    holds: str             # one line: what it holds
+    when: str = ""         # written only in this case ('' = always)
+
+
+FILES = {
+    "questions": File("questions.jsonl", "questions the teacher wrote; collect asks them when present"),
+    "questions_dropped": File("questions_dropped.jsonl", "each dropped question, with drop_reason and evidence"),
+    "questions_failed": File("questions_failed.jsonl", "requests of the questions stage that failed for good"),
+    "questions_requests": File("questions_requests.jsonl", "every teacher answer of the questions stage, "
+                               "appended as it arrives (resume)"),
+    "questions_stats": File("questions_stats.json", "counts per drop code, rounds, tokens"),
+    "questions_config": File("questions_config.json", "the settings of the questions stage"),
+    "collected": File("collected.jsonl", "one record per teacher answer, appended as it arrives (resume)"),
+    "failed": File("failed.jsonl", "requests that used up their attempts, with the last error",
+                   "something was sent"),
+    "collect_stats": File("collect_stats.json", "requests, retries, tokens, throughput", "something was sent"),
+    "collect_config": File("collect_config.json", "the settings of collect"),
+    "teacher_log": File("teacher_server.log", "the embedded teacher's server log", "the embedded teacher ran"),
+    "kept": File("kept.jsonl", "the records the filters kept, unchanged"),
+    "dropped": File("dropped.jsonl", "the records they dropped, with drop_reason = filter:code and evidence"),
+    "filter_stats": File("filter_stats.json", "counts per drop reason, categories before and after"),
+    "filter_config": File("filter_config.json", "the settings of filter"),
+    "student": File("student", "the LoRA adapter and tokenizer (merged/ with --merge)"),
+    "finetune_logs": File("finetune_logs", "the trainer's reports (--report-to)", "--report-to is set"),
+    "finetune_stats": File("finetune_stats.json", "held-out loss before and after, loss curve, tokens/s"),
+    "finetune_config": File("finetune_config.json", "the settings of finetune"),
+    "export": File("export", "the kept set as OpenAI / ShareGPT / Alpaca files, Parquet, dataset_info.json"),
+    "export_config": File("export_config.json", "the settings of the last export"),
+    "report": File("report.html", "one self-contained page about the run"),
+    "report_config": File("report_config.json", "the settings of report"),
+}
+
+# stage -> its module; in pipeline order
+STAGES = {
+    "questions": "imitate.stages.questions",
+    "collect": "imitate.stages.collect",
+    "filter": "imitate.stages.filter",
+    "finetune": "imitate.stages.finetune",
+    "export": "imitate.stages.export",
+    "report": "imitate.stages.report",
+}
+
+
+class RunDir:
+    """A run folder; each name of FILES is an attribute giving that file's path."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __getattr__(self, name: str) -> Path:
+        try:
+            return self.path / FILES[name].name
+        except KeyError:
+            raise AttributeError(f"no run-folder file named {name!r}; known: {', '.join(FILES)}") from None
+
+    def __truediv__(self, other) -> Path:
+        return self.path / other
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def stage_io() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """stage -> (READS, WRITES), read from the stage modules."""
+    out = {}
+    for stage, module in STAGES.items():
+        mod = importlib.import_module(module)
+        out[stage] = (tuple(mod.READS), tuple(mod.WRITES))
+    return out
+
+
+def files_table() -> str:
+    """The Markdown table of a run folder's files: which stage writes each, which read it."""
+    io = stage_io()
+    rows = ["| file | written by | read by | holds |", "|---|---|---|---|"]
+    for key, f in FILES.items():
+        writers = [s for s, (_, w) in io.items() if key in w]
+        readers = [s for s, (r, _) in io.items() if key in r]
+        when = f" (when {f.when})" if f.when else ""
+        name = f.name + ("/" if "." not in f.name else "")
+        rows.append(f"| `{name}` | {', '.join(writers)} | {', '.join(readers) or '-'} | {f.holds}{when} |")
+    return "\n".join(rows)
