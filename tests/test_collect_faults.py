@@ -136,3 +136,23 @@ def test_multi_teacher_from_config(tmp_path):
     assert code == 0 and len(recs) == 6
     assert sorted(r["teacher"]["model"] for r in recs) == ["alpha"] * 3 + ["beta-v2"] * 3
     assert a.count() == 3 and b.count() == 3 and stats(run)["teachers"] == ["alpha", "beta-v2"]
+
+
+def test_same_model_at_two_urls_needs_names(tmp_path, capsys):
+    """Two teachers with one model name would share request keys and clients: refused up front;
+    with a `name` each, both are asked and their records tell them apart."""
+    with FaultServer() as a, FaultServer() as b:
+        cfg = tmp_path / "teachers.yaml"
+        cfg.write_text(f"teachers:\n  - {{model: m, base_url: '{a.url}'}}\n  - {{model: m, base_url: '{b.url}'}}\n")
+        code = main(["collect", "--config", str(cfg), "--seeds", str(seeds_file(tmp_path, 2)),
+                     "--run", str(tmp_path / "run")])
+        assert code == 2 and "unique `name`" in capsys.readouterr().err
+        assert a.count() == b.count() == 0 and not (tmp_path / "run").exists()
+        cfg.write_text(f"teachers:\n  - {{model: m, base_url: '{a.url}', name: m-a}}\n"
+                       f"  - {{model: m, base_url: '{b.url}', name: m-b}}\n")
+        code = main(["collect", "--config", str(cfg), "--seeds", str(seeds_file(tmp_path, 2)),
+                     "--run", str(tmp_path / "run")])
+    recs = lines(tmp_path / "run" / "collected.jsonl")
+    assert code == 0 and a.count() == b.count() == 2
+    assert sorted(r["teacher"]["model"] for r in recs) == ["m-a", "m-a", "m-b", "m-b"]
+    assert len({r["id"] for r in recs}) == 4

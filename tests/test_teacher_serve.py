@@ -1,10 +1,12 @@
-"""`python -m imitate teacher serve` runs the embedded teacher alone until interrupted."""
+"""The embedded server: `teacher serve` runs it alone until interrupted; it never outlives its starter."""
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -40,3 +42,38 @@ def test_teacher_serve_answers_until_interrupted():
         proc.wait(30)
     with pytest.raises(OSError):   # the server went with it
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_collect_leaves_no_server(tmp_path):
+    """The embedded server dies with the collect that started it, even after kill -9."""
+    proc = subprocess.Popen([sys.executable, "-m", "imitate", "collect", "--run", str(tmp_path / "run"),
+                             "--limit", "2", "--max-tokens", "8"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not _children(proc.pid):
+        assert proc.poll() is None, "collect ended before it started the server"
+        time.sleep(0.1)
+    [server] = _children(proc.pid)
+    time.sleep(2)   # let the server get going (loading the model)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and _alive(server):
+        time.sleep(0.1)
+    assert not _alive(server), f"server {server} outlived the collect that started it"

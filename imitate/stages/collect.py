@@ -95,7 +95,15 @@ def teacher_list(cfg: Config) -> list[Teacher] | None:
         for t in cfg.teachers:
             if set(t) - known:
                 raise UserError(f"unknown teacher keys {sorted(set(t) - known)}; known: {sorted(known)}")
-        return [Teacher(**t) for t in cfg.teachers]
+        teachers = [Teacher(**t) for t in cfg.teachers]
+        seen = {}
+        for t in teachers:
+            if t.label in seen:
+                raise UserError(f"two teachers are both called {t.label!r} ({seen[t.label]} and "
+                                f"{t.base_url or 'api.openai.com'}): their answers would share request keys "
+                                "and records could not tell them apart; give each a unique `name`")
+            seen[t.label] = t.base_url or "api.openai.com"
+        return teachers
     if cfg.teacher_url:
         return [Teacher(model=cfg.teacher_model, base_url=cfg.teacher_url)]
     return None

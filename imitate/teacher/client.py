@@ -23,7 +23,9 @@ RETRY_STATUS = {408, 409, 429}
 
 @dataclass(frozen=True)
 class Teacher:
-    """One teacher endpoint. `name` is what records and request keys carry (default: model)."""
+    """One teacher endpoint. Its `label` (`name`, default: model) is its identity: records carry it,
+    request keys hash it, and clients are keyed by it, so the teachers of one run must have distinct
+    labels (collect.teacher_list checks): the same model at two URLs needs a `name` each."""
 
     model: str
     base_url: str | None = None

@@ -52,6 +52,19 @@ def serve_command(model: Path, port: int, host: str = "127.0.0.1", kv_blocks: in
     return cmd + (["--cb-num-blocks", str(kv_blocks)] if kv_blocks else [])
 
 
+def _die_with_parent(parent: int):
+    """preexec_fn: the server gets SIGKILL when the process that started it dies, even by kill -9
+    (Linux PR_SET_PDEATHSIG), so a killed collect leaves no server behind. If that parent is already
+    gone when this runs, exit at once. Elsewhere, `stop()` and the normal exit paths stop it."""
+    def arm():
+        if sys.platform.startswith("linux"):
+            import ctypes
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # 1: PR_SET_PDEATHSIG
+            if os.getppid() != parent:
+                os._exit(1)
+    return arm
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, log: Path | None, timeout: float = 300) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -86,7 +99,8 @@ class EmbeddedServer:
         env = dict(os.environ, HF_HUB_OFFLINE="1")
         env.pop("OPENAI_API_KEY", None)   # the server needs no key; keep it out of its environment
         self.proc = subprocess.Popen(serve_command(model, self.port, self.host, self.kv_blocks), stdout=log,
-                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                     preexec_fn=_die_with_parent(os.getpid()))
         if log is not subprocess.DEVNULL:
             log.close()
         try:
