@@ -137,8 +137,9 @@ def test_loss_adds_the_kd_terms(tmp_path, tok, dataset, teacher_dir):
         s_out = model(**fwd, output_hidden_states=True)
         t_out = trainer.kd_teachers[0](**fwd, output_hidden_states=True)
         kl = logit_kd(s_out.logits[:, :-1], t_out.logits[:, :-1], labels[:, 1:] != -100, temperature=2.0)
-        mse = feature_kd(rms_normalize(s_out.hidden_states[1]), rms_normalize(t_out.hidden_states[2]),
-                         trainer.regressors[pair_key(1, 2)], labels != -100)
+        # features at the positions the CE counts: those that predict an answer token
+        mse = feature_kd(rms_normalize(s_out.hidden_states[1][:, :-1]), rms_normalize(t_out.hidden_states[2][:, :-1]),
+                         trainer.regressors[pair_key(1, 2)], labels[:, 1:] != -100)
     assert kl > 0 and mse > 0
     torch.testing.assert_close(total.detach(), ce_only.detach() + 0.5 * kl + 2.0 * mse, rtol=1e-4, atol=1e-5)
 
@@ -207,3 +208,28 @@ def test_feature_loss_reaches_exactly_the_student_layers_below_the_hint(tmp_path
     assert any(g is not None and g.abs().sum() > 0 for g in below)
     assert all(g is None or g.abs().sum() == 0 for g in above)
     assert trainer.regressors["s1_t2"].weight.grad.abs().sum() > 0
+
+
+def test_kd_weighs_tokens_as_the_ce_does_over_uneven_micro_batches(tmp_path, tok, dataset, teacher_dir):
+    """With gradient accumulation, TRL's CE divides token sums by the answer tokens of the whole
+    batch (num_items_in_batch); the KD terms must too, or a short micro-batch's tokens weigh more."""
+    trainer = make_trainer(tmp_path, tok, dataset, teacher_dir, kd=("logit",), lambda_ce=0.0)
+    model = trainer.model
+    model.train()
+    assert trainer.model_accepts_loss_kwargs
+    batch = one_batch(trainer)
+    halves = [{k: v[:1] for k, v in batch.items()}, {k: v[1:] for k, v in batch.items()}]
+    counts = [int((h["labels"][:, 1:] != -100).sum()) for h in halves]
+    total = sum(counts)
+    accumulated = sum(trainer.compute_loss(model, dict(h), num_items_in_batch=torch.tensor(total)) for h in halves)
+    with torch.no_grad():
+        fwd = {k: v for k, v in batch.items() if k != "labels"}
+        s_logits, t_logits = model(**fwd).logits, trainer.kd_teachers[0](**fwd).logits
+        want = logit_kd(s_logits[:, :-1], t_logits[:, :-1], batch["labels"][:, 1:] != -100, 2.0,
+                        reduction="sum") / total
+    torch.testing.assert_close(accumulated.detach(), want, rtol=1e-4, atol=1e-5)
+    # the per-micro-batch mean divided by the steps (the old way) weighs tokens unevenly here
+    with torch.no_grad():
+        means = [logit_kd(s_logits[i][:, :-1], t_logits[i][:, :-1], batch["labels"][i][:, 1:] != -100, 2.0)
+                 for i in (slice(0, 1), slice(1, None))]
+    assert abs(float(sum(means) / 2) - float(want)) > 1e-3 * float(want)

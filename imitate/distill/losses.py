@@ -5,8 +5,10 @@ Conventions shared by every function here:
   with causal-LM logits, position t predicts token t+1, so the mask is `labels[:, 1:] != -100`
   against `logits[:, :-1]`.
 - The result is a scalar: the mean over the masked positions (a sum over the vocabulary or the
-  feature dimension inside each position). With no masked position it is a zero that still
-  belongs to the graph, so `backward()` never fails on an empty micro-batch.
+  feature dimension inside each position), or with `reduction="sum"` their sum, for a caller that
+  divides by a token count of its own (the trainer: the same count as the cross-entropy). With no
+  masked position it is a zero that still belongs to the graph, so `backward()` never fails on an
+  empty micro-batch.
 - Inputs may be bf16/fp16; everything is computed in fp32.
 """
 from __future__ import annotations
@@ -51,7 +53,7 @@ def _teacher_log_probs(teacher_logits, mask, temperature, weights) -> torch.Tens
 
 def logit_kd(student_logits: torch.Tensor, teacher_logits, mask: torch.Tensor,
              temperature: float = 1.0, kind: str = "forward", weights: Sequence[float] | None = None,
-             beta: float = 0.5) -> torch.Tensor:
+             beta: float = 0.5, reduction: str = "mean") -> torch.Tensor:
     """Divergence between teacher and student next-token distributions, softened by `temperature`.
 
     Args:
@@ -70,7 +72,8 @@ def logit_kd(student_logits: torch.Tensor, teacher_logits, mask: torch.Tensor,
         beta: the JSD mixture weight, used only by kind="jsd".
 
     Returns:
-        A scalar: T**2 * mean over masked positions of the divergence (summed over V).
+        A scalar: T**2 * mean (or sum, see module doc) over masked positions of the divergence
+        (summed over V).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -92,11 +95,12 @@ def logit_kd(student_logits: torch.Tensor, teacher_logits, mask: torch.Tensor,
             raise ValueError(f"beta must lie strictly between 0 and 1 for kind='jsd', got {beta}")
         log_m = torch.logsumexp(torch.stack([log_t + math.log(beta), log_s + math.log(1 - beta)]), dim=0)
         per_pos = beta * _kl(log_t, log_m) + (1 - beta) * _kl(log_s, log_m)
-    return per_pos.mean() * temperature ** 2
+    return _reduce(per_pos, reduction) * temperature ** 2
 
 
 def feature_kd(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
-               regressor: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+               regressor: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor,
+               reduction: str = "mean") -> torch.Tensor:
     """FitNets hint loss: MSE between teacher features and the regressed student features.
 
     Args:
@@ -108,7 +112,8 @@ def feature_kd(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
             shift: position t is the state after reading token t).
 
     Returns:
-        A scalar: mean over masked positions and all d_T dimensions of (f_T - R(f_S))**2.
+        A scalar: the mean over all d_T dimensions of (f_T - R(f_S))**2, then the mean (or sum, see
+        module doc) over masked positions.
     """
     mask = mask.bool()
     if not mask.any():
@@ -117,4 +122,10 @@ def feature_kd(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
     target = teacher_hidden[mask].float().to(pred.device)
     if pred.shape != target.shape:
         raise ValueError(f"regressor output {tuple(pred.shape)} does not match teacher features {tuple(target.shape)}")
-    return ((pred - target) ** 2).mean()
+    return _reduce(((pred - target) ** 2).mean(-1), reduction)
+
+
+def _reduce(per_pos: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    return per_pos.sum() if reduction == "sum" else per_pos.mean()

@@ -5,14 +5,17 @@
                         processing_class=tokenizer, peft_config=..., **extra)
 
 Training loss: L = lambda_ce * CE + lambda_kl * T^2 * KL(p_T || p_S) + lambda_mse * MSE(f_T, R(f_S)).
-- CE is TRL's loss (same token weighting, gradient accumulation and multi-GPU handling). With
-  logit KD the student's full logits are needed, so CE is computed here from them, as TRL does.
-- Logit KD: positions where `labels[:, 1:] != -100`, against `logits[:, :-1]`; several teachers
-  are averaged as distributions (the ensemble).
-- Feature KD: positions where `labels != -100` (the tokens trained on: the assistant's with
-  assistant-only loss, every non-padding token otherwise), RMS-normalized features, one
-  Linear(d_S, d_T) regressor per layer pair, MSE averaged over the pairs. With several teachers,
-  feature KD uses the FIRST teacher's features only (one regressor per pair).
+- CE is TRL's own loss (its compute_loss) for feature KD. Logit KD needs the student's full
+  logits, which TRL's fused head does not build, so there CE is computed here from them, with
+  TRL's normalization (and without TRL's entropy/accuracy metrics, which live in private state).
+- Each KD term is summed over the positions the CE counts (those predicting an answer token,
+  `labels[:, 1:] != -100`) and divided by the same token count as the CE (`num_items_in_batch`),
+  so KD and CE weigh every token alike, whatever the micro-batches hold.
+- Logit KD: `logits[:, :-1]` against the teachers'; several teachers are averaged as
+  distributions (the ensemble).
+- Feature KD: the hidden states at those positions, RMS-normalized, one Linear(d_S, d_T)
+  regressor per layer pair, MSE averaged over the pairs. With several teachers, feature KD uses
+  the FIRST teacher's features only (one regressor per pair).
 - Evaluation returns plain CE (TRL's path, no teacher), so eval_loss compares with plain SFT.
 The teachers run frozen, in eval mode, under no_grad: bf16 on a GPU, fp32 on a CPU. The regressors
 are a submodule `kd_regressors` of the trained model (so the optimizer, DDP and LoRA see them:
@@ -104,6 +107,13 @@ def kd_setup(cfg, model, tokenizer) -> dict:
                 lambda_mse=cfg.lambda_mse)
 
 
+def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The summed negative log-likelihood of `targets` (-100: ignored) under `logits`, in fp32."""
+    mask = targets != -100
+    logp = torch.log_softmax(logits[mask].float(), dim=-1)
+    return -logp.gather(-1, targets[mask][:, None]).sum()
+
+
 class KDTrainer(SFTTrainer):
     """SFTTrainer whose training loss adds logit and/or feature KD terms (see the module doc)."""
 
@@ -116,6 +126,7 @@ class KDTrainer(SFTTrainer):
         self.kd_layer_map = [tuple(p) for p in layer_map]
         self.temperature, self.kl_kind, self.teacher_weights = temperature, kl_kind, teacher_weights
         self.lambda_ce, self.lambda_kl, self.lambda_mse = lambda_ce, lambda_kl, lambda_mse
+        self.kd_logs: dict[str, list[float]] = {}   # KD terms since the last log (see `log`)
         if not self.kd_teachers:
             raise ValueError("KDTrainer needs at least one teacher")
         for t in self.kd_teachers:
@@ -134,59 +145,52 @@ class KDTrainer(SFTTrainer):
         if not model.training or return_outputs:  # evaluation: plain CE, comparable with SFT
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         pairs = self.kd_layer_map if "feature" in self.kd else []
+        labels = inputs["labels"]
+        per_token = self._token_scale(labels, num_items_in_batch, labels.device)
         with LayerCapture(model, [s for s, _ in pairs]) as cap:
-            if "logit" in self.kd:
-                ce, logits = self._student_ce(model, inputs, num_items_in_batch)
+            if "logit" in self.kd:   # TRL's fused head builds no logits: CE from the full logits, as TRL's
+                logits = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).logits
+                ce = nll_sum(logits[:, :-1], labels[:, 1:]) * per_token
             else:
                 ce, logits = super().compute_loss(model, inputs, False, num_items_in_batch), None
         t_logits, t_feats = self._teacher_forward(inputs, logits is not None, [t for _, t in pairs])
-        # CE normalized by num_items_in_batch is already divided over the accumulation steps; the KD
-        # terms are per-micro-batch means, so divide them likewise (as TRL does for its aux loss).
-        scaled = self.model_accepts_loss_kwargs and num_items_in_batch is not None
-        steps = self.current_gradient_accumulation_steps if scaled else 1
-        labels = inputs["labels"]
         loss = self.lambda_ce * ce
-        logs = {"kd_ce": ce.detach() * steps}
+        logs = {"kd_ce": ce.detach()}
         if logits is not None:
             v = min(logits.size(-1), *(t.size(-1) for t in t_logits))  # padded vocab rows are never used
             kl = logit_kd(logits[:, :-1, :v], [t[:, :-1, :v] for t in t_logits], labels[:, 1:] != -100,
-                          self.temperature, self.kl_kind, self.teacher_weights)
-            loss = loss + self.lambda_kl * kl / steps
+                          self.temperature, self.kl_kind, self.teacher_weights, reduction="sum") * per_token
+            loss = loss + self.lambda_kl * kl
             logs["kd_kl"] = kl.detach()
         if pairs:
-            mask = labels != -100
-            mse = sum(feature_kd(rms_normalize(cap.outputs[s]), rms_normalize(t_feats[t]),
-                                 self.regressors[pair_key(s, t)], mask) for s, t in pairs) / len(pairs)
-            loss = loss + self.lambda_mse * mse / steps
+            mask = labels[:, 1:] != -100   # the positions the CE counts: those that predict an answer token
+            mse = sum(feature_kd(rms_normalize(cap.outputs[s][:, :-1]), rms_normalize(t_feats[t][:, :-1]),
+                                 self.regressors[pair_key(s, t)], mask, reduction="sum")
+                      for s, t in pairs) * per_token / len(pairs)
+            loss = loss + self.lambda_mse * mse
             logs["kd_mse"] = mse.detach()
         for k, v in logs.items():
-            self._metrics["train"][k].append(self.accelerator.gather_for_metrics(v.float()).mean().item())
+            self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item())
         return loss
 
-    def _student_ce(self, model, inputs, num_items_in_batch):
-        """TRL's token-level CE, from the full logits (needed for logit KD): (loss, logits (B, T, V))."""
-        logits = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).logits
-        targets = inputs["labels"][:, 1:]
-        mask = targets != -100
-        logp = torch.log_softmax(logits[:, :-1][mask].float(), dim=-1)  # (N, V)
-        tgt = targets[mask]
-        nll = -logp.gather(-1, tgt[:, None]).sum()
-        n = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-        ce = nll / torch.as_tensor(n, device=nll.device).clamp(min=1)
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            ce = ce * (self.accelerator.num_processes // self.get_tp_size())
-        with torch.no_grad():  # the metrics TRL's fused head would have produced
-            m = self._metrics["train"]
-            count = max(int(mask.sum()), 1)
-            m["entropy"].append((-(logp.exp() * logp).sum(-1)).sum().item() / count)
-            m["mean_token_accuracy"].append((logp.argmax(-1) == tgt).sum().item() / count)
-            if "attention_mask" in inputs:
-                n_tok = inputs["attention_mask"].sum()
-            else:
-                n_tok = torch.tensor(inputs["input_ids"].numel(), device=logits.device)
-            self._total_train_tokens += self.accelerator.gather_for_metrics(n_tok).sum().item() // self._tp_size
-            m["num_tokens"] = [self._total_train_tokens]
-        return ce, logits
+    def _token_scale(self, labels, num_items_in_batch, device):
+        """1 / the token count the CE divides by, so that a KD term summed over tokens weighs each
+        token as the CE does. With `num_items_in_batch` (the answer tokens of the whole accumulated
+        batch) that count spans micro-batches, and across devices with average_tokens_across_devices,
+        as transformers' Trainer.compute_loss does for the CE; without it the Trainer divides the
+        micro-batch mean by the accumulation steps itself."""
+        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+            n = torch.as_tensor(num_items_in_batch, device=device, dtype=torch.float32).clamp(min=1)
+            scale = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
+            return scale / n
+        return 1.0 / (labels[:, 1:] != -100).sum().clamp(min=1).float()
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        """Add the mean of each KD term since the last log to a training log."""
+        if "loss" in logs and self.kd_logs:
+            logs.update({k: sum(v) / len(v) for k, v in self.kd_logs.items() if v})
+            self.kd_logs = {}
+        super().log(logs, *args, **kwargs)
 
     @torch.no_grad()
     def _teacher_forward(self, inputs, need_logits: bool, layers):

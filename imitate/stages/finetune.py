@@ -24,6 +24,7 @@ from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
 from imitate.distill import check_kd
+from imitate.formats import CONVERSATION_FORMATS
 from imitate.records import read_conversations, write_json
 from imitate.rundir import DEFAULT, RunDir
 from imitate.train.data import check_tokenizer, encode_all, set_system, split
@@ -37,6 +38,9 @@ REPORT_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wa
 class Config:
     run: str = opt(DEFAULT, "run folder: reads kept.jsonl, writes student/ and finetune_stats.json")
     input: str | None = opt(None, "records to train on; unset: RUN/kept.jsonl")
+    format: str = opt("auto", "format of the records: messages, sharegpt, alpaca, dolly, self_instruct; "
+                      "auto: detected from the first record",
+                      choices=["auto", *CONVERSATION_FORMATS])
     student: str | None = opt(None, "student model folder or hub id; unset: the embedded SmolLM2-135M-Instruct")
     output: str | None = opt(None, "where the adapter goes; unset: RUN/student")
     max_steps: int = opt(-1, "optimizer steps; -1: train for --epochs")
@@ -97,7 +101,7 @@ def load_records(cfg: Config) -> tuple[Path, list[dict]]:
     """The training records, each tagged `_line` (its line in the file, for error messages)."""
     path = Path(cfg.input) if cfg.input else RunDir(cfg.run).kept
     return path, [{"messages": rec["messages"], "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no}
-                  for no, rec in read_conversations(path)]
+                  for no, rec in read_conversations(path, cfg.format)]
 
 
 def resolve_student(student: str | None) -> tuple[str, str]:
@@ -171,6 +175,7 @@ def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
         padding_free=dev["packing"], bf16=dev["bf16"], fp16=False,
         activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        include_num_input_tokens_seen="non_padding",   # trainer.state.num_input_tokens_seen: tokens/s
         use_liger_kernel=dev["liger"], seed=cfg.rng_seed, data_seed=cfg.rng_seed,
         logging_steps=max(1, steps // 20), save_strategy="no", eval_strategy="no",
         report_to=cfg.report_to, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
@@ -261,7 +266,7 @@ def run(cfg: Config) -> int:
     if not main:
         return 0
     runtime = float(result.metrics.get("train_runtime", 0.0))
-    tokens = int(getattr(trainer, "_total_train_tokens", 0))
+    tokens = int(trainer.state.num_input_tokens_seen)
     stats = {"student": info["student"], "train_records": info["train_records"],
              "eval_records": info["eval_records"], "eval_loss_before": before[0], "eval_loss_after": after[0],
              "eval_ppl_before": before[1], "eval_ppl_after": after[1], "train_runtime_s": runtime,
