@@ -212,7 +212,9 @@ def test_feature_loss_reaches_exactly_the_student_layers_below_the_hint(tmp_path
 
 def test_kd_weighs_tokens_as_the_ce_does_over_uneven_micro_batches(tmp_path, tok, dataset, teacher_dir):
     """With gradient accumulation, TRL's CE divides token sums by the answer tokens of the whole
-    batch (num_items_in_batch); the KD terms must too, or a short micro-batch's tokens weigh more."""
+    batch (num_items_in_batch); the KD terms must too: each micro-batch's KD term is its token sum
+    over that total, not its own mean over the accumulation steps (which would weigh a short
+    micro-batch's tokens more)."""
     trainer = make_trainer(tmp_path, tok, dataset, teacher_dir, kd=("logit",), lambda_ce=0.0)
     model = trainer.model
     model.train()
@@ -221,15 +223,14 @@ def test_kd_weighs_tokens_as_the_ce_does_over_uneven_micro_batches(tmp_path, tok
     halves = [{k: v[:1] for k, v in batch.items()}, {k: v[1:] for k, v in batch.items()}]
     counts = [int((h["labels"][:, 1:] != -100).sum()) for h in halves]
     total = sum(counts)
-    accumulated = sum(trainer.compute_loss(model, dict(h), num_items_in_batch=torch.tensor(total)) for h in halves)
-    with torch.no_grad():
-        fwd = {k: v for k, v in batch.items() if k != "labels"}
-        s_logits, t_logits = model(**fwd).logits, trainer.kd_teachers[0](**fwd).logits
-        want = logit_kd(s_logits[:, :-1], t_logits[:, :-1], batch["labels"][:, 1:] != -100, 2.0,
-                        reduction="sum") / total
-    torch.testing.assert_close(accumulated.detach(), want, rtol=1e-4, atol=1e-5)
-    # the per-micro-batch mean divided by the steps (the old way) weighs tokens unevenly here
-    with torch.no_grad():
-        means = [logit_kd(s_logits[i][:, :-1], t_logits[i][:, :-1], batch["labels"][i][:, 1:] != -100, 2.0)
-                 for i in (slice(0, 1), slice(1, None))]
-    assert abs(float(sum(means) / 2) - float(want)) > 1e-3 * float(want)
+    assert abs(counts[0] / total - 0.5) > 0.2   # uneven micro-batches
+    for h in halves:
+        got = trainer.compute_loss(model, dict(h), num_items_in_batch=torch.tensor(total))
+        with torch.no_grad():
+            fwd = {k: v for k, v in h.items() if k != "labels"}
+            s_logits, t_logits = model(**fwd).logits, trainer.kd_teachers[0](**fwd).logits
+            mask = h["labels"][:, 1:] != -100
+            want = logit_kd(s_logits[:, :-1], t_logits[:, :-1], mask, 2.0, reduction="sum") / total
+            old = logit_kd(s_logits[:, :-1], t_logits[:, :-1], mask, 2.0) / len(halves)
+        torch.testing.assert_close(got.detach(), want, rtol=1e-4, atol=1e-6)
+        assert abs(float(old) - float(want)) > 0.1 * float(want)
