@@ -98,3 +98,7 @@ def files_table() -> str:
         name = f.name + ("/" if "." not in f.name else "")
         rows.append(f"| `{name}` | {', '.join(writers)} | {', '.join(readers) or '-'} | {f.holds}{when} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":   # python -m imitate.rundir: the table for README.md and docs/architecture.md
+    print(files_table())

@@ -13,11 +13,12 @@ import pandas as pd
 from imitate.errors import UserError
 from imitate.records import iter_jsonl, turn
 from imitate.rundir import FILES, stage_io
+from imitate.stages.report import READS as REPORTED
 from imitate.text.language import guess
 
-# file name -> RunData attribute
-FRAMES = {FILES[k].name: k for k in ("collected", "failed", "kept", "dropped")}
-STATS = {FILES[k].name: k for k in ("collect_stats", "filter_stats", "finetune_stats")}
+# file name -> RunData attribute: the files report.html shows (imitate.stages.report.READS)
+FRAMES = {FILES[k].name: k for k in REPORTED if not k.endswith("_stats")}
+STATS = {FILES[k].name: k for k in REPORTED if k.endswith("_stats")}
 
 
 def stage_files() -> dict[str, list[str]]:

@@ -213,6 +213,9 @@ def build_trainer(cfg: Config):
 
 
 def _loss_ppl(metrics: dict) -> tuple[float, float]:
+    if "eval_loss" not in metrics:
+        raise UserError("the held-out records have no answer token within --max-length; raise --max-length "
+                        "or --eval-fraction")
     loss = float(metrics["eval_loss"])
     return loss, math.exp(min(loss, 50.0))
 

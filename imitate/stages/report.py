@@ -19,9 +19,9 @@ from pathlib import Path
 from imitate.config import opt, to_dict
 from imitate.errors import UserError
 from imitate.records import atomic_open, write_json
-from imitate.rundir import DEFAULT, FILES, RunDir
+from imitate.rundir import DEFAULT, RunDir
 
-READS = tuple(k for k in FILES if k.endswith("_stats") or k in ("collected", "failed", "kept", "dropped"))
+READS = ("collected", "failed", "kept", "dropped", "collect_stats", "filter_stats", "finetune_stats")
 WRITES = ("report", "report_config")
 
 STYLE = """
