@@ -177,15 +177,15 @@ def check_messages(rec: dict, path, line: int | None, need_assistant: bool = Tru
     return msgs
 
 
-def read_conversations(path: str | Path) -> list[tuple[int, dict]]:
-    """(line, record) for records that must carry `messages` with a user and an assistant turn
-    (filter, finetune)."""
-    out = []
-    for no, rec in iter_jsonl(path):
-        msgs = check_messages(rec, path, no)
-        if not any(m["role"] == "user" for m in msgs):
-            raise UserError("record has no user turn", path, no)
-        out.append((no, rec))
+def read_conversations(path: str | Path, format: str = "auto", split: str = "train") -> list[tuple[int, dict]]:
+    """(line, record) for records that carry `messages` with a user and an assistant turn (filter,
+    finetune, export). The file may be JSONL, a JSON array (then the number is the record's position,
+    from 1), CSV, Parquet, a folder of those or a Hugging Face dataset, holding messages, ShareGPT,
+    Alpaca, Dolly or Self-Instruct records (see imitate.formats): each file's format is detected
+    from its first record unless `format` names one; other records come back converted to messages."""
+    from imitate.formats import iter_conversations
+
+    out = [(no, rec) for _, no, rec in iter_conversations(path, format, split)]
     if not out:
         raise UserError("file has no records", path)
     return out

@@ -1,4 +1,7 @@
 """Bad input: file:line errors, exit 2, nothing sent and nothing written; bad settings."""
+import json
+from pathlib import Path
+
 import pytest
 from conftest import run_cli
 from fault_server import FaultServer
@@ -52,5 +55,56 @@ def test_help_explains_every_flag():
     assert r.returncode == 0
     for flag in ("--seeds", "--run", "--teacher-url", "--teacher-model", "--concurrency", "--samples",
                  "--prompts-per-seed", "--max-tokens", "--temperature", "--limit", "--max-total-tokens",
-                 "--dry-run", "--config"):
+                 "--dry-run", "--config", "--format"):
         assert flag in r.stdout
+
+
+# -- seeds in other formats: no field flags needed ----------------------------------------------------
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+SELF_INSTRUCT = [
+    {"id": "seed_task_0", "name": "antonym", "instruction": "Give the antonym.", "is_classification": False,
+     "instances": [{"input": "hot", "output": "cold"}, {"input": "up", "output": "down"}]},
+    {"id": "seed_task_1", "name": "breakfast", "instruction": "Suggest a breakfast without eggs.",
+     "is_classification": False, "instances": [{"input": "", "output": "Oatmeal."}]},
+]
+
+
+def test_self_instruct_seeds_dry_run(tmp_path):
+    seeds = tmp_path / "seed_tasks.jsonl"
+    seeds.write_text("".join(json.dumps(t) + "\n" for t in SELF_INSTRUCT))
+    r = run_cli("collect", "--seeds", seeds, "--run", tmp_path / "run", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "dry run: 3 requests" in r.stdout and "as self_instruct (JSONL, 2 records)" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_real_seed_tasks_dry_run(tmp_path):
+    if not (REAL / "seed_tasks.jsonl").is_file():
+        pytest.skip("fixture not written yet")
+    r = run_cli("collect", "--seeds", REAL / "seed_tasks.jsonl", "--run", tmp_path / "run", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "dry run: 175 requests" in r.stdout and "as self_instruct (JSONL, 175 records)" in r.stderr
+
+
+def test_alpaca_seeds_and_forced_format(tmp_path):
+    seeds = tmp_path / "alpaca.json"
+    seeds.write_text(json.dumps([{"instruction": "Name a colour.", "input": "", "output": "Blue"},
+                                 {"instruction": "Add them.", "input": "2 and 3", "output": "5"}], indent=2))
+    r = run_cli("collect", "--seeds", seeds, "--run", tmp_path / "run", "--dry-run")
+    assert r.returncode == 0 and "dry run: 2 requests" in r.stdout, r.stderr
+    assert "as alpaca (JSON array, 2 records)" in r.stderr
+    r = run_cli("collect", "--seeds", seeds, "--run", tmp_path / "run", "--dry-run", "--format", "question")
+    assert r.returncode == 2 and f"{seeds}: record 1: no 'question' field (fields: instruction, input, output)" \
+        in r.stderr
+
+
+def test_seed_record_in_no_known_format(tmp_path):
+    seeds = tmp_path / "s.json"
+    seeds.write_text(json.dumps([{"prompt": "Why?", "topic": "x"}]))
+    r = run_cli("collect", "--seeds", seeds, "--run", tmp_path / "run", "--dry-run")
+    assert r.returncode == 2 and f"{seeds}: record 1: no 'question' field (fields: prompt, topic)" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "run").exists()
+    r = run_cli("collect", "--seeds", seeds, "--run", tmp_path / "run", "--dry-run", "--question-field", "prompt",
+                "--category-field", "topic")
+    assert r.returncode == 0 and "dry run: 1 requests" in r.stdout, r.stderr

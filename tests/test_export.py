@@ -100,3 +100,89 @@ def test_error_turns_out_of_order_for_sharegpt(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "kept.jsonl:1:" in err and "user/assistant pairs" in err
     assert not (tmp_path / "export" / "sharegpt.json").exists()  # nothing half-written
+
+
+# -- round trips: each export read back with auto-detection gives the same conversations -----------
+
+@pytest.mark.parametrize("fmt", export.FORMATS)
+def test_round_trip_through_each_format(run_dir, fmt, capsys):
+    from imitate.records import read_conversations
+    assert cli.main(["export", "--run", str(run_dir), "--format", fmt]) == 0
+    out = run_dir / "export" / (fmt + export.SUFFIX[fmt])
+    capsys.readouterr()
+    back = read_conversations(out)
+    assert [r["messages"] for _, r in back] == [SINGLE["messages"], MULTI["messages"]]
+    want = {"openai": "messages"}.get(fmt, fmt)
+    assert f"as {want} ({'JSONL' if fmt == 'openai' else 'JSON array'}, 2 records)" in capsys.readouterr().err
+    assert [r["messages"] for _, r in read_conversations(out.with_suffix(".parquet"))] == [r["messages"] for _, r in back]
+
+
+ALPACA_IN = [{"instruction": "Classify these.", "input": "oak, copper, elephant", "output": "plant, mineral, animal"},
+             {"instruction": "Name a colour.", "input": "", "output": "Blue."}]
+
+
+def test_alpaca_in_alpaca_out_keeps_the_input_apart(tmp_path):
+    src = tmp_path / "alpaca_data.json"
+    src.write_text(json.dumps(ALPACA_IN, indent=4))
+    out = tmp_path / "out" / "alpaca.json"
+    assert cli.main(["filter", "--input", str(src), "--run", str(tmp_path / "r"), "--filters", "none",
+                     "--balance", "none"]) == 0
+    assert cli.main(["export", "--run", str(tmp_path / "r"), "--format", "alpaca", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [{k: r[k] for k in ("instruction", "input", "output")} for r in rows] == ALPACA_IN
+    # export reads other formats directly too
+    assert cli.main(["export", "--input", str(src), "--run", str(tmp_path / "r2"), "--format", "openai"]) == 0
+    first = json.loads((tmp_path / "r2" / "export" / "openai.jsonl").read_text().splitlines()[0])
+    assert first["messages"][0]["content"] == "Classify these.\n\noak, copper, elephant"
+
+
+def test_error_in_a_json_array_names_the_record(tmp_path, capsys):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps([{"messages": SINGLE["messages"]},
+                               {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
+                                             {"role": "assistant", "content": "c"}]}]))
+    assert cli.main(["export", "--input", str(src), "--run", str(tmp_path / "r"), "--format", "alpaca"]) == 2
+    assert f"{src}: record 2: ShareGPT and Alpaca need" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "export").exists()
+
+
+# -- stable column types -----------------------------------------------------------------------------
+
+def _export(tmp_path, name, records, fmt):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert cli.main(["export", "--run", str(d), "--format", fmt]) == 0
+    return d / "export" / (fmt + export.SUFFIX[fmt])
+
+
+def test_alpaca_exports_with_and_without_history_load_together(tmp_path):
+    import datasets
+    plain = _export(tmp_path, "plain", [SINGLE], "alpaca")         # history empty everywhere
+    multi = _export(tmp_path, "multi", [MULTI], "alpaca")          # history holds a pair
+    feats = export.features("alpaca")
+    assert feats["history"] == datasets.List(datasets.List(datasets.Value("string")))
+    for files in ([plain, multi], [multi, plain]):
+        ds = datasets.load_dataset("json", data_files=[str(f) for f in files], features=feats, split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+        assert ds.features == feats and sorted(len(h) for h in ds["history"]) == [0, 1]
+        pq = datasets.load_dataset("parquet", data_files=[str(f.with_suffix(".parquet")) for f in files],
+                                   split="train", cache_dir=str(tmp_path / "hf"))
+        assert pq.features == feats and pq.to_list() == ds.to_list()
+
+
+def test_sharegpt_system_is_a_string_everywhere(tmp_path):
+    import datasets
+    none = _export(tmp_path, "none", [MULTI], "sharegpt")          # no system message anywhere
+    some = _export(tmp_path, "some", [SINGLE], "sharegpt")
+    assert json.loads(none.read_text())[0]["system"] == ""
+    ds = datasets.load_dataset("json", data_files=[str(none), str(some)], split="train",
+                               cache_dir=str(tmp_path / "hf"))
+    assert ds.features["system"] == datasets.Value("string") and ds["system"] == ["", "Be exact."]
+    assert load(none.with_suffix(".parquet"), tmp_path).features == export.features("sharegpt")
+
+
+def test_openai_export_is_what_trl_sft_takes(run_dir, tmp_path):
+    from trl.data_utils import is_conversational
+    rows = export_and_load(run_dir, tmp_path, "openai")
+    assert all(is_conversational(r) for r in rows)

@@ -236,7 +236,26 @@ def test_bad_csv_bytes_and_unknown_suffix(tmp_path):
     assert _error(path).startswith(f"{path}: bytes that are not UTF-8")
     other = tmp_path / "s.txt"
     other.write_text("What?")
-    assert _error(other) == f"{other}: unknown seed file type '.txt'; use .jsonl, .csv, .parquet"
+    assert _error(other) == f"{other}: unknown seed file type '.txt'; use .jsonl, .json, .csv, .parquet"
     bad = tmp_path / "bad.parquet"
     bad.write_text("not parquet")
     assert _error(bad).startswith(f"{bad}: cannot read Parquet")
+
+
+def test_json_array_seeds_and_folders_skip_dataset_info(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps([{"id": "j1", "question": "From an array?"}], indent=2))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"x": {"file_name": "a.json"}}))
+    _jsonl(tmp_path / "b.jsonl", [{"id": "b1", "question": "B one?"}])
+    assert [s["id"] for s in load_seeds(tmp_path)] == ["j1", "b1"]
+
+
+def test_other_formats_need_no_field_flags(tmp_path):
+    alpaca = tmp_path / "alpaca.json"
+    alpaca.write_text(json.dumps([{"instruction": "Translate to French.", "input": "cat", "output": "chat"}]))
+    (s,) = load_seeds(alpaca)
+    assert s["question"] == "Translate to French.\n\ncat" and s["input"] == "cat" and s["output"] == "chat"
+    dolly = _jsonl(tmp_path / "dolly.jsonl", [{"instruction": "Who wrote Hamlet?", "context": "",
+                                              "response": "Shakespeare", "category": "open_qa"}])
+    assert load_seeds(dolly)[0]["category"] == "open_qa"
+    # --category-field still maps in those formats
+    assert load_seeds(dolly, category_field="nope")[0]["category"] == "general"

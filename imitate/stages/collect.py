@@ -22,6 +22,7 @@ from pathlib import Path
 from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
+from imitate.formats import SEED_FORMATS
 from imitate.shipped import SEEDS
 from imitate.progress import Progress
 from imitate.prompts import choose_prompts, load_system_prompts
@@ -54,6 +55,9 @@ class Config:
     limit: int | None = opt(None, "use only the first N seeds")
     max_total_tokens: int | None = opt(None, "stop sending before prompt+completion tokens pass this")
     dry_run: bool = opt(False, "print the number of requests and a token estimate; send nothing")
+    format: str = opt("auto", "format of the seed records: question (plain, see --question-field), messages, "
+                      "sharegpt, alpaca, dolly, self_instruct; auto: detected from the first record",
+                      choices=["auto", *SEED_FORMATS])
     question_field: str = opt("question", "seed column holding the question")
     category_field: str = opt("category", "seed column holding the category")
     reference_field: str = opt("reference", "seed column holding a short verifiable answer")
@@ -153,7 +157,7 @@ def run(cfg: Config) -> int:
     if not cfg.seeds:
         print(f"seed questions: {source}")
     seeds = load_seeds(source, question_field=cfg.question_field, category_field=cfg.category_field,
-                       reference_field=cfg.reference_field, split=cfg.split)
+                       reference_field=cfg.reference_field, split=cfg.split, format=cfg.format)
     seeds = seeds[: cfg.limit] if cfg.limit else seeds
     remote = teacher_list(cfg)
     placeholder = [Teacher(model="embedded", name=EMBEDDED_NAME)]

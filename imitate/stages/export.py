@@ -2,7 +2,12 @@
 
 Each file is read as it is by `datasets.load_dataset("json", data_files=PATH)` (or "parquet"), and
 a `dataset_info.json` entry beside it lets LLaMA-Factory use the folder as its `dataset_dir`
-(entries of other exports in that folder are kept).
+(entries of other exports in that folder are kept). Column types are fixed (`arrow_schema`): the
+Parquet copy carries them; JSON infers them from the values, so an all-empty `history` reads as a
+list of nulls there; to load several JSON exports in one call, pass their types:
+`load_dataset("json", data_files=[a, b], features=export.features("alpaca"))`.
+The input may be in any format imitate.formats reads (--input-format; an Alpaca or Dolly record's
+`input` is split back off the instruction).
 
   openai    {"messages": [{"role", "content"}, ...]} per line: OpenAI fine-tuning, TRL, Axolotl
   sharegpt  [{"conversations": [{"from": "human"|"gpt", "value"}], "system"}, ...]
@@ -17,7 +22,8 @@ from pathlib import Path
 from imitate import config as config_mod
 from imitate.config import opt
 from imitate.errors import UserError
-from imitate.records import atomic_open, check_messages, iter_jsonl, write_json, write_jsonl
+from imitate.formats import CONVERSATION_FORMATS, JOIN, iter_conversations
+from imitate.records import atomic_open, write_json, write_jsonl
 from imitate.rundir import DEFAULT, RunDir
 
 FORMATS = ("openai", "sharegpt", "alpaca")
@@ -31,6 +37,9 @@ WRITES = ("export", "export_config")
 class Config:
     run: str = opt(DEFAULT, "run folder holding kept.jsonl")
     input: str | None = opt(None, "records to export; unset: RUN/kept.jsonl")
+    input_format: str = opt("auto", "format of the input records: messages, sharegpt, alpaca, dolly, "
+                            "self_instruct; auto: detected from the first record",
+                            choices=["auto", *CONVERSATION_FORMATS])
     format: str = opt("openai", "output format", choices=list(FORMATS))
     out: str | None = opt(None, "output file; unset: RUN/export/FORMAT.jsonl (openai) or FORMAT.json")
     name: str | None = opt(None, "dataset name in dataset_info.json; unset: RUNNAME_FORMAT")
@@ -52,7 +61,16 @@ def turns(msgs: list[dict], path, line) -> tuple[str, list[tuple[str, str]]]:
     return system, [(rest[i]["content"], rest[i + 1]["content"]) for i in range(0, len(rest), 2)]
 
 
-def to_row(fmt: str, msgs: list[dict], path, line) -> dict:
+def split_input(question: str, extra) -> tuple[str, str]:
+    """(instruction, input): the record's `input` split back off the end of its last user turn,
+    where it was joined the way Alpaca's prompt does; else (question, "")."""
+    if isinstance(extra, str) and extra.strip() and question.endswith(JOIN + extra) \
+            and question[: -len(JOIN + extra)].strip():
+        return question[: -len(JOIN + extra)], extra
+    return question, ""
+
+
+def to_row(fmt: str, msgs: list[dict], path, line, rec: dict | None = None) -> dict:
     if fmt == "openai":
         return {"messages": [{"role": m["role"], "content": m["content"]} for m in msgs]}
     system, pairs = turns(msgs, path, line)
@@ -60,7 +78,8 @@ def to_row(fmt: str, msgs: list[dict], path, line) -> dict:
         conv = [{"from": SHAREGPT_ROLE[r], "value": c} for u, a in pairs for r, c in (("user", u), ("assistant", a))]
         return {"conversations": conv, "system": system}
     (question, answer), history = pairs[-1], pairs[:-1]
-    return {"instruction": question, "input": "", "output": answer, "system": system,
+    instruction, extra = split_input(question, (rec or {}).get("input"))
+    return {"instruction": instruction, "input": extra, "output": answer, "system": system,
             "history": [list(p) for p in history]}
 
 
@@ -90,6 +109,13 @@ def arrow_schema(fmt: str):
                       ("history", pa.list_(pa.list_(s)))])
 
 
+def features(fmt: str):
+    """The `datasets.Features` of an export: pass them to `load_dataset("json", ...)` to read JSON
+    exports with the Parquet copy's types (an all-empty history as List(List(string)))."""
+    from datasets import Features
+    return Features.from_arrow_schema(arrow_schema(fmt))
+
+
 def write_parquet(path: Path, rows: list[dict], fmt: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -98,10 +124,13 @@ def write_parquet(path: Path, rows: list[dict], fmt: str) -> None:
         pq.write_table(table, f)
 
 
-def read_rows(path: Path, fmt: str) -> list[dict]:
+def read_rows(path: Path, fmt: str, input_format: str = "auto") -> list[dict]:
     rows = []
-    for no, rec in iter_jsonl(path):
-        rows.append(to_row(fmt, check_messages(rec, path, no), path, no))
+    for table, no, rec in iter_conversations(path, input_format):
+        try:
+            rows.append(to_row(fmt, rec["messages"], None, None, rec))
+        except UserError as e:
+            raise table.error(str(e), no) from None
     if not rows:
         raise UserError("file has no records (nothing to export)", path)
     return rows
@@ -126,7 +155,7 @@ def run(cfg: Config) -> int:
     out = Path(cfg.out) if cfg.out else run_dir.export / (cfg.format + SUFFIX[cfg.format])
     if out.suffix == ".parquet":
         raise UserError("--out names the JSON/JSONL file; the Parquet copy is written beside it", out)
-    rows = read_rows(src, cfg.format)
+    rows = read_rows(src, cfg.format, cfg.input_format)
     if out.suffix == ".jsonl":
         write_jsonl(out, rows)
     else:

@@ -20,6 +20,7 @@ from imitate.errors import UserError
 from imitate.filters import FILTERS, Drop, Filter
 from imitate.balance import Balance, category, underfilled
 from imitate.filters.dedup import label
+from imitate.formats import CONVERSATION_FORMATS
 from imitate.records import read_conversations, write_json, write_jsonl
 from imitate.rundir import DEFAULT, RunDir
 
@@ -31,7 +32,11 @@ WRITES = ("kept", "dropped", "filter_stats", "filter_config")
 class Config:
     run: str = opt(DEFAULT, "run folder: reads collected.jsonl, writes kept.jsonl, dropped.jsonl, "
                    "filter_stats.json")
-    input: str | None = opt(None, "read this JSONL instead of RUN/collected.jsonl")
+    input: str | None = opt(None, "read this file (JSONL, JSON, CSV, Parquet) or dataset instead of "
+                            "RUN/collected.jsonl")
+    format: str = opt("auto", "format of the records: messages, sharegpt, alpaca, dolly, self_instruct; "
+                      "auto: detected from the first record",
+                      choices=["auto", *CONVERSATION_FORMATS])
     filters: list[str] = opt(None, f"filters to run, in order ({','.join(FILTERS)}), or 'none'",
                              factory=lambda: list(FILTERS))
     balance: str = opt("cap", "rebalance categories after the filters", choices=["none", "cap", "uniform"])
@@ -170,7 +175,7 @@ def run(cfg: Config) -> int:
     t0 = time.time()
     run_dir = RunDir(cfg.run)
     src = Path(cfg.input) if cfg.input else run_dir.collected
-    recs = [rec for _, rec in read_conversations(src)]
+    recs = [rec for _, rec in read_conversations(src, cfg.format)]
     filters = build_filters(cfg)
     dropped = apply_filters(recs, filters, cfg.workers)
     balancer = Balance(mode=cfg.balance, cap_ratio=cfg.cap_ratio, seed=cfg.rng_seed)

@@ -1,0 +1,542 @@
+"""Dataset formats: read rows from any source, detect the record format, convert the records.
+
+One reader for every stage (`read_tables`): a .jsonl file, a .json file (a JSON array of records, or
+JSON Lines), .csv, .parquet, a folder of those (recursive, sorted), a folder written by
+`datasets.save_to_disk`, or else a Hugging Face hub dataset name.
+
+One registry of record formats (`FORMATS`), detected from a file's first record in this order:
+
+  messages       {"messages": [{"role", "content"}, ...]}                        OpenAI, TRL
+  sharegpt       {"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?}
+  self_instruct  {"instruction", "instances": [{"input", "output"}], "id"?, "name"?, "is_classification"?}
+  dolly          {"instruction", "context"?, "response", "category"?}
+  alpaca         {"instruction", "input"?, "output", "system"?, "history"?: [[user, assistant], ...]}
+  question       {"question", "category"?, "reference"?, ...}     seeds only (--question-field ...)
+
+For seeds, a first record holding the question field is `question` whatever else it holds; a
+record that fits nothing falls back to `question` (whose errors name the missing field). Each
+format converts a record into conversations (records with `messages`, for filter, finetune and
+export) and into seed questions (for collect and the questions stage); the record's other fields
+are kept. An instruction's `input` (Dolly: `context`) joins it the way Alpaca's prompt does: the
+instruction, a blank line, then the input; it is also kept as the field `input`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
+
+from imitate.errors import UserError
+from imitate.records import check_messages, iter_jsonl
+
+SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+NOT_DATA = {"dataset_info.json"}      # LLaMA-Factory's description of an export folder
+JOIN = "\n\n"                         # between an instruction and its input (Alpaca's prompt)
+SHORT_REFERENCE_WORDS = 10            # a Self-Instruct output this short becomes the seed's reference
+
+
+# ---------------------------------------------------------------------------- rows from a source
+
+@dataclass
+class Table:
+    """The rows of one file or dataset: [(n, row)], n the JSONL line, CSV line, Parquet/dataset row
+    (from 1) or, in a JSON array, the record's position (from 1; errors say "record N")."""
+    where: Path | str
+    kind: str                      # JSONL, JSON array, CSV, Parquet, saved dataset, hub dataset
+    rows: list[tuple[int, dict]]
+    columns: list[str] | None = None
+
+    def error(self, message: str, n: int | None = None) -> UserError:
+        if n is not None and self.kind == "JSON array":
+            return UserError(f"record {n}: {message}", self.where)
+        return UserError(message, self.where, n)
+
+
+def read_tables(source, split: str = "train", noun: str = "data") -> list[Table]:
+    """The tables of a path, a list of paths, a folder or a hub name (`noun` words the errors)."""
+    return [hub_table(s, split) if isinstance(s, str) else read_table(s, split, noun)
+            for s in sources(source, noun)]
+
+
+def is_saved_dataset(path: Path) -> bool:
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def sources(paths_or_name, noun: str = "data") -> list:
+    """Expand the argument into files and saved-dataset folders (Path), or hub names (str)."""
+    items = paths_or_name if isinstance(paths_or_name, (list, tuple)) else [paths_or_name]
+    out = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir() and not is_saved_dataset(p):
+            files = sorted(f for f in p.rglob("*")
+                           if f.is_file() and f.suffix in SUFFIXES and f.name not in NOT_DATA)
+            if not files:
+                raise UserError(f"folder has no {noun} files ({', '.join(SUFFIXES)})", p)
+            out.extend(files)
+        elif p.exists():
+            out.append(p)
+        elif isinstance(item, str) and p.suffix not in SUFFIXES and not item.startswith((".", "/", "~")):
+            out.append(item)  # not a path: try it as a Hugging Face hub dataset name
+        else:
+            raise UserError("no such file or folder", p)
+    return out
+
+
+def read_table(path: Path, split: str = "train", noun: str = "data") -> Table:
+    if path.is_dir():
+        from datasets import load_from_disk
+        try:
+            ds = load_from_disk(str(path))
+        except Exception as e:
+            raise UserError(f"cannot load the saved dataset: {e}", path) from None
+        return _hf_table(ds, path, split, "saved dataset")
+    if path.suffix in (".jsonl", ".json"):
+        return _json_table(path)
+    if path.suffix == ".csv":
+        return _csv_table(path)
+    if path.suffix == ".parquet":
+        return _parquet_table(path)
+    raise UserError(f"unknown {noun} file type {path.suffix!r}; use {', '.join(SUFFIXES)}", path)
+
+
+def _json_table(path: Path) -> Table:
+    """A JSON array of objects, or JSON Lines (one object per line), whatever the suffix says."""
+    data = path.read_bytes()
+    head = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
+    if head == b"[":
+        try:
+            body = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise UserError(f"bytes that are not UTF-8 (offset {e.start})", path,
+                            data.count(b"\n", 0, e.start) + 1) from None
+        try:
+            items = json.loads(body)
+        except json.JSONDecodeError as e:
+            raise UserError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
+        table = Table(path, "JSON array", [])
+        for n, item in enumerate(items, start=1):
+            if not isinstance(item, dict):
+                raise table.error(f"a record must be a JSON object, got {type(item).__name__}", n)
+            table.rows.append((n, item))
+        return table
+    if head not in (b"{", b""):
+        raise UserError(f"neither a JSON array of records nor JSON Lines (one object per line): the file "
+                        f"starts with {head.decode('utf-8', 'replace')!r}", path)
+    try:
+        return Table(path, "JSONL", list(iter_jsonl(path)))
+    except UserError as jsonl_error:
+        try:
+            whole = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            whole = None
+        if not isinstance(whole, dict):
+            raise jsonl_error from None
+    # one pretty-printed object: say what it is
+    lists = [k for k, v in whole.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    hint = f"; its field {lists[0]!r} holds a list of {len(whole[lists[0]])} records" if lists else ""
+    raise UserError("one JSON object over several lines: neither a JSON array of records nor JSON Lines "
+                    f"(one object per line){hint}", path)
+
+
+def _csv_table(path: Path) -> Table:
+    """n = row number + 1 (the header is line 1)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except UnicodeDecodeError as e:
+        raise UserError(f"bytes that are not UTF-8 (offset {e.start})", path) from None
+    except csv.Error as e:
+        raise UserError(f"invalid CSV: {e}", path) from None
+    return Table(path, "CSV", [(i + 2, r) for i, r in enumerate(rows)], list(columns))
+
+
+def _parquet_table(path: Path) -> Table:
+    import pyarrow.parquet as pq
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        raise UserError(f"cannot read Parquet: {e}", path) from None
+    return Table(path, "Parquet", list(enumerate(table.to_pylist(), start=1)), table.column_names)
+
+
+def _hf_table(ds, where, split: str, kind: str) -> Table:
+    from datasets import DatasetDict
+    if isinstance(ds, DatasetDict):
+        if split not in ds:
+            raise UserError(f"no split {split!r}; splits: {', '.join(ds)}", where)
+        ds = ds[split]
+    return Table(where, kind, list(enumerate(ds, start=1)), list(ds.column_names))
+
+
+def hub_table(name: str, split: str = "train") -> Table:
+    from datasets import load_dataset
+    try:
+        ds = load_dataset(name, split=split)
+    except Exception as e:
+        raise UserError(f"not a file or folder, and loading it as a Hugging Face dataset failed: {e}",
+                        name) from None
+    return _hf_table(ds, name, split, "hub dataset")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+class Fields(NamedTuple):
+    """Seed field names (--question-field, ...); the question field matters in `question` mode only."""
+    question: str = "question"
+    id: str = "id"
+    category: str = "category"
+    reference: str = "reference"
+    language: str = "language"
+
+
+Fail = Callable[[str], UserError]
+
+
+def text(value) -> str:
+    """A cell as text: None and NaN become ''; 84 -> '84'; 84.0 -> '84'; stripped."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def join_input(instruction: str, extra: str) -> str:
+    """The user turn of an instruction with an input: the instruction, a blank line, then the input
+    (Alpaca's prompt); the instruction alone when the input is empty."""
+    if not extra.strip():
+        return instruction
+    if not instruction.strip():
+        return extra
+    return instruction + JOIN + extra
+
+
+def field_list(row: dict) -> str:
+    return ", ".join(map(str, row)) or "none"
+
+
+def _str(row: dict, key: str, fail: Fail, what: str = "") -> str:
+    """row[key] as a string ('' when missing or null); numbers become text; anything else fails."""
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return text(value)
+    raise fail(f"{what}`{key}` must be text, got {type(value).__name__}")
+
+
+def _rest(row: dict, used) -> dict:
+    return {k: v for k, v in row.items() if k not in used}
+
+
+def _checked(rec: dict, fail: Fail, need_assistant: bool = True) -> dict:
+    """rec, after checking its messages (roles, text, a user turn, and an assistant turn)."""
+    try:
+        msgs = check_messages(rec, None, None, need_assistant=need_assistant)
+    except UserError as e:
+        raise fail(str(e)) from None
+    if not any(m["role"] == "user" for m in msgs):
+        raise fail("record has no user turn")
+    return rec
+
+
+def _first_user(rec: dict, fail: Fail) -> str:
+    question = next(m["content"] for m in _checked(rec, fail, False)["messages"] if m["role"] == "user").strip()
+    if not question:
+        raise fail("empty first user turn")
+    return question
+
+
+def _history(row: dict, fail: Fail) -> list[dict]:
+    """The system message and the earlier turns of an Alpaca record."""
+    msgs = []
+    system = _str(row, "system", fail)
+    if system.strip():
+        msgs.append({"role": "system", "content": system})
+    history = row.get("history") or []
+    if not isinstance(history, list):
+        raise fail(f"`history` must be a list of [user, assistant] pairs, got {type(history).__name__}")
+    for i, pair in enumerate(history, start=1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(t, str) for t in pair):
+            raise fail(f"`history` item {i} must be a [user, assistant] pair of texts")
+        msgs += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
+    return msgs
+
+
+def _turn_pair(user: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+
+
+def _with_input(rec: dict, extra: str, key: str = "input") -> dict:
+    if extra.strip():
+        rec[key] = extra
+    return rec
+
+
+# ---------------------------------------------------------------------------- the formats
+# Each has: fits(row) (auto-detection), conversations(row, fail) -> [record with messages],
+# questions(row, fail, fields) -> [{"question", ...the record's other fields}].
+
+def _messages_conversations(row, fail):
+    return [_checked(row, fail)]
+
+
+def _messages_questions(row, fail, fields):
+    return [{**_rest(row, {"messages"}), "question": _first_user(row, fail)}]
+
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
+                  "system": "system"}
+
+
+def _sharegpt_record(row, fail) -> dict:
+    turns = row["conversations"]
+    if not isinstance(turns, list):
+        raise fail(f"`conversations` must be a list of turns, got {type(turns).__name__}")
+    msgs = []
+    system = _str(row, "system", fail)
+    if system.strip():
+        msgs.append({"role": "system", "content": system})
+    for i, t in enumerate(turns, start=1):
+        if not isinstance(t, dict):
+            raise fail(f"turn {i} of `conversations` must be an object with `from` and `value`")
+        who, value = t.get("from", t.get("role")), t.get("value", t.get("content"))
+        role = SHAREGPT_ROLES.get(str(who).lower())
+        if role is None:
+            raise fail(f"turn {i} of `conversations`: unknown speaker {who!r} "
+                       "(known: human, user, gpt, assistant, system)")
+        if not isinstance(value, str):
+            raise fail(f"turn {i} of `conversations`: `value` must be text, got {type(value).__name__}")
+        msgs.append({"role": role, "content": value})
+    return {**_rest(row, {"conversations", "system"}), "messages": msgs}
+
+
+def _sharegpt_conversations(row, fail):
+    return [_checked(_sharegpt_record(row, fail), fail)]
+
+
+def _sharegpt_questions(row, fail, fields):
+    rec = _sharegpt_record(row, fail)
+    return [{**_rest(rec, {"messages"}), "question": _first_user(rec, fail)}]
+
+
+def _instruction_questions(row, fail, used, extra_key):
+    """Alpaca and Dolly seeds: the instruction joined with its input/context; that kept as `input`."""
+    instruction, extra = _str(row, "instruction", fail).strip(), _str(row, extra_key, fail).strip()
+    question = join_input(instruction, extra)
+    if not question:
+        raise fail("empty `instruction`")
+    return [_with_input({**_rest(row, used), "question": question}, extra)]
+
+
+def _alpaca_conversations(row, fail):
+    instruction, extra = _str(row, "instruction", fail), _str(row, "input", fail)
+    user = join_input(instruction, extra)
+    if not user.strip():
+        raise fail("empty `instruction`")
+    msgs = _history(row, fail) + _turn_pair(user, _str(row, "output", fail))
+    rec = _with_input(_rest(row, {"instruction", "input", "output", "system", "history"}), extra)
+    return [_checked({**rec, "messages": msgs}, fail)]
+
+
+def _alpaca_questions(row, fail, fields):
+    return _instruction_questions(row, fail, {"instruction", "input"}, "input")
+
+
+def _dolly_conversations(row, fail):
+    instruction, extra = _str(row, "instruction", fail), _str(row, "context", fail)
+    user = join_input(instruction, extra)
+    if not user.strip():
+        raise fail("empty `instruction`")
+    rec = _with_input(_rest(row, {"instruction", "context", "response"}), extra)
+    return [_checked({**rec, "messages": _turn_pair(user, _str(row, "response", fail))}, fail)]
+
+
+def _dolly_questions(row, fail, fields):
+    return _instruction_questions(row, fail, {"instruction", "context"}, "context")
+
+
+def _instances(row, fail) -> list[tuple[int, str, str]]:
+    """[(k, input, output)] of a Self-Instruct task, k from 1."""
+    instances = row["instances"]
+    if not isinstance(instances, list):
+        raise fail(f"`instances` must be a list of {{input, output}}, got {type(instances).__name__}")
+    out = []
+    for k, inst in enumerate(instances, start=1):
+        if not isinstance(inst, dict):
+            raise fail(f"instance {k} must be an object with `input` and `output`")
+        out.append((k, _str(inst, "input", fail, f"instance {k}: "), _str(inst, "output", fail, f"instance {k}: ")))
+    return out
+
+
+def _self_instruct_conversations(row, fail):
+    instruction = _str(row, "instruction", fail)
+    instances = _instances(row, fail)
+    if not instances:
+        raise fail("`instances` is empty: no answer to learn from")
+    out = []
+    for k, extra, output in instances:
+        rec = _with_input(_rest(row, {"instruction", "instances"}), extra)
+        if len(instances) > 1 and text(rec.get("id")):
+            rec["id"] = f"{text(rec['id'])}-{k}"
+        user = join_input(instruction, extra)
+        if not user.strip():
+            raise fail("empty `instruction`")
+        out.append(_checked({**rec, "messages": _turn_pair(user, output)}, fail))
+    return out
+
+
+def _self_instruct_questions(row, fail, fields):
+    """One question per instance with an input (instruction + input), one for the instruction alone
+    (the instances with an empty input); a short output is the reference, a longer one is kept as
+    `output`."""
+    instruction = _str(row, "instruction", fail).strip()
+    if not instruction:
+        raise fail("empty `instruction`")
+    base = _rest(row, {"instruction", "instances"})
+    out, plain = [], False
+    for k, extra, output in _instances(row, fail) or [(1, "", "")]:
+        extra, output = extra.strip(), output.strip()
+        if not extra:
+            if plain:
+                continue
+            plain = True
+        q = _with_input({**base, "question": join_input(instruction, extra)}, extra)
+        if output and not text(q.get(fields.reference)) and len(output.split()) <= SHORT_REFERENCE_WORDS:
+            q[fields.reference] = output
+        elif output:
+            q["output"] = output
+        out.append((k, q))
+    task_id = text(row.get(fields.id))
+    if len(out) > 1 and task_id:
+        for k, q in out:
+            q[fields.id] = f"{task_id}-{k}"
+    return [q for _, q in out]
+
+
+def _question_questions(row, fail, fields):
+    qf = fields.question
+    if qf not in row:
+        raise fail(f"no {qf!r} field (fields: {field_list(row)})")
+    raw = row[qf]
+    if isinstance(raw, (dict, list)):
+        raise fail(f"{qf!r} must be text, got {type(raw).__name__}")
+    question = text(raw)
+    if not question:
+        raise fail(f"empty {qf!r}")
+    return [{**_rest(row, {qf}), "question": question}]
+
+
+class Format(NamedTuple):
+    name: str
+    title: str
+    needs: tuple                # fields a record must have for its conversations
+    asks: tuple                 # fields a record must have for its seed questions
+    fits: Callable | None       # auto-detection from the first record (None: seeds fallback)
+    conversations: Callable | None
+    questions: Callable
+
+
+def _instruction_with(*keys):
+    return lambda r: "instruction" in r and any(k in r for k in keys)
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("messages", "OpenAI/TRL messages", ("messages",), ("messages",),
+           lambda r: isinstance(r.get("messages"), list), _messages_conversations, _messages_questions),
+    Format("sharegpt", "ShareGPT", ("conversations",), ("conversations",),
+           lambda r: isinstance(r.get("conversations"), list), _sharegpt_conversations, _sharegpt_questions),
+    Format("self_instruct", "Self-Instruct", ("instruction", "instances"), ("instruction", "instances"),
+           lambda r: "instruction" in r and isinstance(r.get("instances"), list),
+           _self_instruct_conversations, _self_instruct_questions),
+    Format("dolly", "Dolly", ("instruction", "response"), ("instruction",),
+           _instruction_with("response", "context"), _dolly_conversations, _dolly_questions),
+    Format("alpaca", "Alpaca", ("instruction", "output"), ("instruction",),
+           _instruction_with("output", "input"), _alpaca_conversations, _alpaca_questions),
+    Format("question", "plain questions", (), (), None, None, _question_questions),
+)}
+CONVERSATION_FORMATS = tuple(n for n, f in FORMATS.items() if f.conversations)
+SEED_FORMATS = tuple(FORMATS)
+NO_FORMAT = ("record has no `messages` list and fits no other known format (ShareGPT `conversations`; "
+             "Alpaca `instruction` + `output`; Dolly `instruction` + `response`; Self-Instruct "
+             "`instruction` + `instances`)")
+
+
+# ---------------------------------------------------------------------------- detection, conversion
+
+def detect(row: dict, *, seeds: bool = False, question_field: str = "question") -> str | None:
+    """The format of a record: the first of FORMATS whose rule fits; for seeds, `question` when the
+    record has the question field, and as the fallback. None: nothing fits (conversations)."""
+    if seeds and question_field in row:
+        return "question"
+    for name, f in FORMATS.items():
+        if f.fits and f.fits(row):
+            return name
+    return "question" if seeds else None
+
+
+def choose(table: Table, forced: str = "auto", *, seeds: bool = False, question_field: str = "question") -> str:
+    """The format of a table (forced, or detected from its first record); says which on stderr."""
+    names = SEED_FORMATS if seeds else CONVERSATION_FORMATS
+    if forced not in ("auto",) + names:
+        raise UserError(f"--format must be auto or one of {', '.join(names)}, not {forced!r}")
+    if not table.rows:
+        raise table.error("file has no records")
+    how = "--format"
+    if forced == "auto":
+        n, first = table.rows[0]
+        fmt, how = detect(first, seeds=seeds, question_field=question_field), "detected"
+        if fmt is None:
+            raise table.error(f"{NO_FORMAT}; fields: {field_list(first)}", n)
+    else:
+        fmt = forced
+    print(f"read {table.where} as {fmt} ({table.kind}, {len(table.rows)} records"
+          f"{', set by --format' if how == '--format' else ''})", file=sys.stderr)
+    return fmt
+
+
+def _needs(table: Table, fmt: str, n: int, row: dict, needs: tuple, forced: bool) -> None:
+    missing = [k for k in needs if k not in row]
+    if missing:
+        how = "given with --format" if forced else "detected from the first record"
+        raise table.error(f"record does not fit the {fmt} format ({how}): no "
+                          f"{' or '.join(f'`{k}`' for k in missing)}; fields: {field_list(row)}", n)
+
+
+def conversations(table: Table, fmt: str, forced: bool = False) -> Iterator[tuple[int, dict]]:
+    """(n, record with messages) for each row; a task of several instances gives several records."""
+    f = FORMATS[fmt]
+    for n, row in table.rows:
+        _needs(table, fmt, n, row, f.needs, forced)
+        for rec in f.conversations(row, lambda msg, n=n: table.error(msg, n)):
+            yield n, rec
+
+
+def questions(table: Table, fmt: str, fields: Fields = Fields(), forced: bool = False) -> Iterator[tuple[int, dict]]:
+    """(n, {"question", ...the record's other fields}) for each seed question of each row."""
+    f = FORMATS[fmt]
+    if fmt == "question" and table.columns is not None and fields.question not in table.columns:
+        raise UserError(f"no column {fields.question!r}; columns: {', '.join(map(str, table.columns))}",
+                        table.where)
+    for n, row in table.rows:
+        _needs(table, fmt, n, row, f.asks, forced)
+        for q in f.questions(row, lambda msg, n=n: table.error(msg, n), fields):
+            yield n, q
+
+
+def iter_conversations(source, format: str = "auto", split: str = "train") -> Iterator[tuple[Table, int, dict]]:
+    """(table, n, record with messages) over every file of a source, each file's format detected
+    from its first record unless `format` forces one."""
+    for table in read_tables(source, split, noun="data"):
+        fmt = choose(table, format)
+        for n, rec in conversations(table, fmt, forced=format != "auto"):
+            yield table, n, rec
