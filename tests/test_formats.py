@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imitate import formats
+from imitate import formats, tables
 from imitate.errors import UserError
 from imitate.questions.load import load_seeds
 from imitate.records import read_conversations
@@ -105,7 +105,7 @@ def test_detection_is_printed_once_per_file(tmp_path, capsys):
 def test_alpaca_conversations_join_input_and_keep_it():
     rows = ALPACA + [{"instruction": "Go on.", "input": "", "output": "Done.", "system": "Be kind.",
                       "history": [["Start a story.", "Once upon a time."]], "id": "x"}]
-    recs = [r for _, r in formats.conversations(formats.Table("a.json", "JSON array", list(enumerate(rows, 1))),
+    recs = [r for _, r in formats.conversations(tables.Table("a.json", "JSON array", list(enumerate(rows, 1))),
                                                 "alpaca")]
     assert recs[0] == {"messages": [user(ALPACA[0]["instruction"]), bot(ALPACA[0]["output"])]}
     assert recs[1]["messages"][0]["content"] == ("Classify the following into animals, plants, and minerals\n\n"
@@ -275,7 +275,7 @@ def test_real_samples_are_detected_as_declared(capsys):
     for src in _sources():
         path = REAL / src["file"]
         want = {"self_instruct_seeds": "self_instruct"}.get(src["format"], src["format"])
-        table, = formats.read_tables(path)
+        table, = tables.read_tables(path)
         assert formats.choose(table) == want, src["file"]
         recs = read_conversations(path)
         assert len({n for n, _ in recs}) == len(table.rows), src["file"]

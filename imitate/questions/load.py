@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 
-from imitate import formats
+from imitate import formats, tables
 
-SEED_SUFFIXES = formats.SUFFIXES
+SEED_SUFFIXES = tables.SUFFIXES
 STANDARD = ("id", "question", "category", "reference", "language")
 
 
@@ -30,7 +30,7 @@ def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str
     """
     fields = formats.Fields(question_field, id_field, category_field, reference_field, language_field)
     seeds, seen = [], {}
-    for table in formats.read_tables(paths_or_name, split, noun="seed"):
+    for table in tables.read_tables(paths_or_name, split, noun="seed"):
         if not table.rows:
             raise table.error("no seeds in this file")
         fmt = formats.choose(table, format, seeds=True, question_field=question_field)
