@@ -1,4 +1,4 @@
-"""A scripted teacher for the seeds stage's tests: answers FaultServer requests by prompt kind.
+"""A scripted teacher for the questions stage's tests: answers FaultServer requests by prompt kind.
 
 Questions are random words drawn from a hash of the prompt, so different prompts give questions
 that are not near-duplicates, and the same prompt always gives the same answer.

@@ -1,4 +1,4 @@
-"""The questions known so far (the --from seeds and the accepted new ones) and the bookkeeping of
+"""The questions known so far (the --seeds questions and the accepted new ones) and the bookkeeping of
 what was accepted and dropped, with a code and evidence per dropped question."""
 from __future__ import annotations
 

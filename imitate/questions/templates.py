@@ -1,4 +1,4 @@
-"""The prompt templates of the seeds stage, read from prompts/ (data files, `string.Template` syntax).
+"""The prompt templates of the questions stage, read from prompts/ (data files, `string.Template` syntax).
 
 prompts/self_instruct.txt needs $n, $category, $examples. prompts/evol.yaml holds `in_depth`
 ($method, $question), `operations` (name: method text), `in_breadth` ($question) and `equal`
