@@ -86,6 +86,49 @@ def test_not_truncated(answer):
     assert F.check(rec("Q?", answer)) is None
 
 
+CUT = ("Photosynthesis happens in two stages. The light reactions capture energy and split water, and "
+       "then the Calvin cycle uses that energy to fix carbon dioxide into")
+
+
+def test_truncated_trusts_finish_reason():
+    assert F.check(rec("Q?", CUT, finish_reason="stop")) is None
+    assert F.check(rec("Q?", CUT, finish_reason="end_turn")) is None
+    assert F.check(rec("Q?", "A complete answer.", finish_reason="max_tokens")).code == "truncated"
+    drop = F.check(rec("Code?", "Here it is:\n```python\ndef f():\n    return 1\n", finish_reason="stop"))
+    assert drop.code == "truncated" and "code block" in drop.evidence
+
+
+@pytest.mark.parametrize("answer,sign", [
+    ("Plants turn light into chemical energy through a process that scientists call photosyn-", "cut word"),
+    ("Plants turn light into chemical energy, which they store in sugars (such as glucose and", "bracket"),
+    ("Plants turn light into chemical energy, which they store in sugars such as glucose and", "'and'"),
+    ("Plants turn light into chemical energy, and they store that energy in the", "'the'"),
+    ("Plants turn light into chemical energy, and they store that energy together with", "'with'"),
+    ("Plants turn light into chemical energy. They store that energy in sugars such as glucose,", "','"),
+    ("Plants need three things to turn light into chemical energy. Here they are:", "':'"),
+    ("Plants need three things to make sugar from light:\n1. Sunlight for the energy.\n2.", "empty item"),
+    ("식물은 빛을 화학 에너지로 바꿉니다. 이 과정에서 이산화탄소와 물을 이용해 포도당을", "particle"),
+])
+def test_truncated_strong_signs_without_finish_reason(answer, sign):
+    drop = F.check(rec("How do plants make food?", answer))
+    assert drop is not None and drop.code == "truncated" and sign in drop.evidence, (answer, drop)
+
+
+@pytest.mark.parametrize("answer", [
+    "He writes 2 letters of 6 pages each week, so he writes 12*52=624 pages a year",       # equation
+    "Thank you for your kind invitation, I will gladly attend.\n\nYours sincerely, AI",       # signature
+    "Here are three ideas for the weekend:\n1. Visit a museum\n2. Go hiking in the hills",   # list item
+    "To look him up, call the search tool with his full name:\nwikipedia('Albert Einstein')",  # tool call
+    "The car moves 10 minutes between the two angles, so it takes 5(1 + √3) minutes\nAnswer : A",
+    "Both tasks are independent, so the probability of passing both is 0.8 x 0.5 = 0.4\nAnswer is A",
+    "Renewable Energy Sources are the Future of the United States of America",                 # a title
+    "Fresh summer jam made with the ripest berries of the season #homemade #delicious",         # hashtags
+    "Add one cup of flour to the bowl and stir until smooth :(",                              # emoticon
+])
+def test_complete_answers_without_a_full_stop_are_kept(answer):
+    assert F.check(rec("Q?", answer)) is None, answer
+
+
 def group(answers, seed="s1"):
     return [rec("How many?", a, seed_id=seed) for a in answers]
 

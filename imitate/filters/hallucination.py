@@ -9,31 +9,59 @@ from imitate.text.arithmetic import false_equations
 from imitate.text.words import strip_code, words
 from imitate.records import turn
 
-# A sentence does not end on these (English, Spanish, Korean particles).
-DANGLING = frozenset("the a an and or of to with for in on at is are was that which because but "
-                     "than as by from y o de la el los las que con para en 을 를 의 에 와 과 은 는 이 가 "
-                     "및 그리고 하지만".split())
-ENDS_OK = set(".!?。！？…)]}\"'”’`>*~|") | {"다", "요", "죠", "까", "니", "음", "임", "함", "됨", "네"}
+# A sentence does not end on these (English, Spanish, Korean particles): a text that stops on one,
+# lowercase as written, was cut ("... and the", but "Plan A" and "Answer: A" are whole).
+DANGLING = frozenset("the a an and or nor of to with for in on at into onto upon between among toward "
+                     "towards via including is are was that which whose because although whereas unless "
+                     "but than as by from its their our your my every y o de la el los las que con para en "
+                     "을 를 의 에 와 과 은 는 이 가 및 그리고 하지만".split())
+# Korean writes particles and connective endings onto the word: a prose line that stops on "빛도" or
+# "경계를" was cut. (Endings that are also common noun endings, 과/와/고 as in 결과, 최고, are left out.)
+KO_DANGLING_END = ("을", "를", "에서", "에게", "으로", "은", "는", "도", "지만", "는데", "면서")
+# finish_reason values that say the model stopped on its own, and those that say it ran out of tokens.
+STOPPED = frozenset({"stop", "eos", "eos_token", "end_turn", "stop_sequence", "tool_calls", "function_call"})
+TOO_LONG = frozenset({"length", "max_tokens", "max_length", "model_length"})
+EMOTICON_RE = re.compile(r"[:;=8][-']?[(\[]")
+SENTENCE_END_RE = re.compile(r"[.!?。！？](?:\s|$)")
 
 
-def cut_off(answer: str, min_words: int, min_line_words: int) -> str | None:
-    """Why the text looks stopped mid-sentence, or None."""
+def cut_off(answer: str, min_words: int, line_words: int, finish_reason: str | None = None) -> str | None:
+    """Why the answer looks cut off, or None.
+
+    An unclosed code fence always counts. Otherwise `finish_reason` decides when the record has
+    one: "stop" (or another natural end) means complete. Without it only strong signs count, in
+    answers of `min_words`+ words: a word cut at a hyphen ("photosyn-"), a bracket opened on the
+    last line and never closed, a last line of `line_words`+ words ending on a dangling word
+    ("and", "the", "with", a Korean particle after an earlier sentence end on that line), a
+    trailing comma or colon, or a list that stops at a bare "2." or "-". A missing full stop alone
+    is no evidence: equations, signatures, list items and code calls end without one.
+    """
     text = answer.rstrip()
     if text.count("```") % 2 == 1:
         return "a code block is never closed"
-    if len(words(strip_code(text))) < min_words:
+    if finish_reason in STOPPED or len(words(strip_code(text))) < min_words:
         return None
     text = text.rstrip("*_ \t")
     last_line = text.splitlines()[-1].strip() if text else ""
-    if not last_line or last_line[-1] in ENDS_OK or re.search(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]$", last_line):
+    if not last_line:
         return None
+    tail = last_line[-60:]
+    if re.fullmatch(r"(?:\d{1,3}[.)]|[-*•+])", last_line):
+        return f"a list stops at an empty item: …{tail!r}"
+    if last_line[-1] in ",:，：、":
+        return f"ends on {last_line[-1]!r}: …{tail!r}"
+    if re.search(r"[^\W\d_]{2}-$", last_line):
+        return f"ends on a cut word: …{tail!r}"
+    line = EMOTICON_RE.sub("", last_line)
+    if sum(line.count(c) for c in "([{") > sum(line.count(c) for c in ")]}"):
+        return f"a bracket opened on the last line is never closed: …{tail!r}"
     last_words = last_line.split()
-    tail = last_words[-1].lower().strip(",;:")
-    if len(last_words) >= 3 and (tail in DANGLING or last_line[-1] in ",;:"):
-        return f"ends on {last_words[-1]!r}: …{last_line[-60:]!r}"
-    structured = re.match(r"([-*+#>|]|\d+[.)])\s", last_line)
-    if not structured and len(last_words) >= min_line_words and last_line[-1].isalnum():
-        return f"the last sentence has no end: …{last_line[-60:]!r}"
+    last = last_words[-1].strip("\"'“”‘’")
+    if len(last_words) >= line_words and last in DANGLING:
+        return f"ends on {last!r}: …{tail!r}"
+    if len(last_words) >= line_words and re.fullmatch(r"[\uac00-\ud7a3]{2,}", last) \
+            and last.endswith(KO_DANGLING_END) and SENTENCE_END_RE.search(last_line):
+        return f"ends on the particle of {last!r}: …{tail!r}"
     return None
 
 
@@ -44,11 +72,14 @@ class Hallucination(Filter):
     vote of answers that share a `seed_id` (several samples or teachers), in `check_all`.
 
     How each drop code decides:
-        truncated: `finish_reason` is "length", a code block is never closed, or the text stops
-            mid-sentence (answers of `truncated_min_words`+ words whose last line ends on a dangling
-            word or comma, or has `truncated_line_words`+ words and no end mark).
+        truncated: `finish_reason` is "length" (or "max_tokens"), or a code block is never closed.
+            With finish_reason "stop" nothing else counts. Without finish_reason, answers of
+            `truncated_min_words`+ words with a strong sign of a cut: a word cut at a hyphen, a
+            bracket opened on the last line and not closed, a last line of `truncated_line_words`+
+            words ending on a dangling word ("and", "the", a Korean particle), a trailing comma or
+            colon, a list that stops at a bare "2.". A missing full stop alone is not one (see cut_off).
         false_equation: an equation in the answer does not hold (`12 × 7 = 80`); the equation is the
-            evidence. See imitate/filters/arithmetic.py for what counts as an equation.
+            evidence. See imitate/text/arithmetic.py for what counts as an equation.
         wrong_answer: the record has `reference` and the final answer contradicts it (numbers with
             tolerance and forms: 0.5 = 1/2 = 50%; strings normalized and searched in the answer).
         minority_answer: `min_group`+ answers share a seed_id and this final answer differs from the
@@ -66,14 +97,15 @@ class Hallucination(Filter):
     }
     params = ("truncated_min_words", "truncated_line_words", "min_group")
     truncated_min_words = 8
-    truncated_line_words = 8
+    truncated_line_words = 3
     min_group = 3
 
     def check(self, rec: dict) -> Drop | None:
         answer = turn(rec, "assistant")
-        if rec.get("finish_reason") == "length":
-            return Drop("truncated", "finish_reason=length")
-        why = cut_off(answer, self.truncated_min_words, self.truncated_line_words)
+        reason = rec.get("finish_reason")
+        if reason in TOO_LONG:
+            return Drop("truncated", f"finish_reason={reason}")
+        why = cut_off(answer, self.truncated_min_words, self.truncated_line_words, reason)
         if why:
             return Drop("truncated", why)
         bad = false_equations(strip_code(answer))

@@ -19,7 +19,8 @@ MARKED_RE = re.compile(
     r"la réponse est|die antwort ist|정답은|답은|정답\s*:|답\s*:|결과는)\s*[:：]?\s*(.+)", re.I)
 # Every MARKED_RE phrase holds one of these: a text without any skips the (slow) regex.
 MARK_ANCHORS = ("answer", "result", "total", "respuesta", "réponse", "antwort", "답", "결과")
-NUM_RE = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?"
+NUM_RE = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d/-])|\d+)"
+                    r"(?:\.\d+)?(?:\s*/\s*\d+)?"
                     r"(?:\s*(?:%|percent|퍼센트|por ciento))?")
 WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven "
                                     "twelve thirteen fourteen fifteen sixteen seventeen eighteen "
@@ -27,8 +28,8 @@ WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eigh
 
 
 def parse_number(token: str) -> tuple[Fraction, bool] | None:
-    """'1,024' -> (1024, False); '3/4' -> (3/4, False); '50%' -> (50, True)."""
-    t = token.strip().replace("−", "-").replace(",", "")
+    """'1,024' or '1 024' -> (1024, False); '3/4' -> (3/4, False); '50%' -> (50, True)."""
+    t = token.strip().replace("−", "-").replace(",", "").replace("\u00a0", "").replace("\u202f", "")
     pct = bool(re.search(r"%|percent|퍼센트|por ciento", t))
     t = re.sub(r"\s*(%|percent|퍼센트|por ciento)$", "", t).replace(" ", "")
     try:

@@ -1,221 +1,763 @@
-"""Find the equations an answer states ("12 × 7 = 84", "a + b = c + d = e") and check them.
+"""Find the equations an answer states ("12 × 7 = 84", "a + b = c = d") and check them.
 
-Only plain arithmetic is judged: numbers, + - − × x * · / ÷, parentheses and '='. An equation whose
-ends touch letters, units, %, ^ or a range (`5 km = 5000 m`, `2^10 = 1024`, `1990-2000`), or that
-has no operator at all (`Level 1 = 100 points`), is left alone, so units, dates, ranges and list
-numbering do not trigger it. A first side must not start inside a larger expression: after "of",
-"times", "%", "^" and the like it is dropped ("half of 10 + 2 = 7"); "X% of Y" itself is read as
-X/100 × Y. A last side followed by Korean, Chinese or Japanese ("54입니다", "54个") ends at the
-number, unless what follows scales it ("6만", "25퍼센트", "3분의 1").
+An equation is `side = side (= side …)` within one line or sentence; each adjacent pair of sides is
+checked exactly, over fractions. A side is an arithmetic expression, parsed by recursive descent:
+- numbers: `18,000`, `18 000`, `1.000.000`, `0.5`, `.5`, mixed `1 1/2`, `½`; currency signs dropped;
+- + - − – * × · ÷ / ⁄ ^ ** ² ³, "x" between values (`3 x 4`), brackets, implicit products
+  (`2(3+4)`, `(3)(4)`), `%` (`20% of 50`, `50 × 20%`), "of" after a fraction (`2/5 of 30`), scale
+  words (`12 thousand`), and unit words after a number, which are dropped (`237 potatoes - 60`);
+- LaTeX (`\frac`, `\times`, `$…$`) and markdown (`**…**`, list bullets) are undone first.
+A pair holds when the values are equal under some reading of the text: as written, or with "%" as a
+bare label (`0.25 × 100 = 25%`), a dot as thousands separator (`1.500`), a scale word as a unit
+(`4 - 1.5 = 2.5 dozen`), a trailing "!" as factorial; a running calculation `2 × 3 = 6 × 2 = 12`
+does not claim 6 = 12. A single number with fewer decimals than the exact value may be its
+rounding or cut (`10/3 = 3.33`, `2/3 = 0.66`; a whole number may round either way: `1000/3 = 334`);
+operands with 2+ decimals count as rounded (`3.33 × 3 = 10`).
+No claim is made (the pair is skipped) when:
+- neither side has an operator (`Level 1 = 100`, `5 km = 5000 m`), `≈` joins them, or the first
+  side is a number of named things (`98 boxes = 60 × 98`);
+- a side holds a variable or a function: a letter that is not a unit word after a number
+  (`2x + 3 = 7`, `n = 5`, `x^2`), `sqrt`, `sin`;
+- the first side does not start a whole expression: a word, digit or sign glued to it (`abc12`,
+  `1/2/3`), a binary operator or a minus after a word (`weeks - 3`), or a word that takes it as an
+  operand ("3 times", "half of", "divided by"); or the last side goes on (`= 3 remainder 1`,
+  `= 10 in binary`, `= 6만`, `= 5×`, `= 10:30`, `= 10 x S2`);
+- it holds a range, a date, a time or a ratio (`1990-2000`, `12/25/2020`, `10:30`, `3:4`), a
+  percentage added to a plain number (`50 + 10%`), a sum of different units of measure
+  (`1 hour + 30 minutes`), or one unit of measure on each side, different (`2 km + 3 km = 5000 m`).
 """
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
-NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
-RUN_RE = re.compile(rf"(?:{NUMBER}|[+\-−*/×÷·()=]|[ \t])+")
-TOKEN_RE = re.compile(rf"({NUMBER})|([+\-−*/×÷·()=])|[ \t]+")
-TIMES_RE = re.compile(r"(?<=\d)[ \t]*[xX][ \t]*(?=\d)")
-LATEX = [(r"\times", " × "), (r"\cdot", " · "), (r"\div", " ÷ "), (r"\left", ""), (r"\right", ""),
-         ("**", ""), ("__", ""), ("$", " "), ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " ")]
-CURRENCY_RE = re.compile(r"[€£₩¥](?=\d)")
-FRAC_RE = re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}")
-BOXED_RE = re.compile(r"\\boxed\{([^{}]*)\}")
-# A last side followed by one of these words is not the whole value ("3 remainder 1", "10 in binary").
-STOP_AFTER = re.compile(r"\s*(remainder|rem|r\b|in\b|base|mod|modulo|with|and\s+\d|\(mod|余|나머지|"
-                        r"(?:hundred|thousand|million|billion|trillion|percent|squared|cubed)\b)", re.I)
-# "15% of 240" -> "15/100 × 240" (only when a number follows "of").
-PERCENT_OF_RE = re.compile(r"(\d+(?:\.\d+)?)[ \t]*(?:\\?%|[ \t]percent)[ \t]+of[ \t]+(?=[\d(.])", re.I)
-# Words that take the number after them as an operand: a side starting there is mid-expression.
-# "the sum of 3 + 4 = 7" is still an equation: the sum of an expression is the expression.
-OPERAND_WORDS = frozenset("of percent per times plus minus by over than divided multiplied squared "
-                          "cubed power root sqrt mod modulo log ln sin cos tan exp".split())
-SAME_VALUE_OF = frozenset("sum total product difference quotient result value answer".split())
-PRE_WORD_RE = re.compile(r"(?:([^\W\d_]+)[ \t]+)?([^\W\d_]+|[%^％])[ \t]*$")
-CJK_AFTER_RE = re.compile(r"[\uac00-\ud7a3\u3040-\u30ff\u4e00-\u9fff]")
-# After a number these scale it or make it a percentage, a fraction or a power: not the whole value.
-CJK_SCALE_RE = re.compile(r"[십백천만억조경十百千万萬亿億兆%％]|퍼센트|프로|분의|제곱|승|分之|パーセント")
-OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "/": "/", "÷": "/"}
+# ----------------------------------------------------------------------------------------- tokens
+_SP = "[ \u00a0\u202f]"
+TOKEN_RE = re.compile(rf"""
+ (?P<sp>[ \t\u00a0\u202f]+)
+|(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?!\d)
+        |\d{{1,3}}(?:{_SP}\d{{3}})+(?:\.\d+)?(?![\d/])
+        |\d{{1,3}}(?:\.\d{{3}}){{2,}}(?![.\d])
+        |\d+(?:\.\d+)?|\.\d+)
+|(?P<ufrac>[½¼¾⅓⅔⅛⅜⅝⅞])
+|(?P<sup>[²³])
+|(?P<cmp>[<>!]=|=>|=<)
+|(?P<eq>==?|≈|≃|≅|≒|~=)
+|(?P<op>\*\*|[+\-−–*/×÷·^∗⁄∕])
+|(?P<pct>[%％‰])
+|(?P<lp>[(\[])
+|(?P<rp>[)\]])
+|(?P<cur>[$€£¥₩₹])
+|(?P<word>(?:[^\W\d_]|°)+)
+|(?P<other>.)
+""", re.X)
+OPS = {"+": "+", "-": "-", "−": "-", "–": "-", "*": "*", "∗": "*", "×": "*", "·": "*", "/": "/", "⁄": "/",
+       "∕": "/", "÷": "/", "^": "^", "**": "^"}
+UFRAC = {"½": Fraction(1, 2), "¼": Fraction(1, 4), "¾": Fraction(3, 4), "⅓": Fraction(1, 3),
+         "⅔": Fraction(2, 3), "⅛": Fraction(1, 8), "⅜": Fraction(3, 8), "⅝": Fraction(5, 8), "⅞": Fraction(7, 8)}
+CJK_RE = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3\u3040-\u30ff\u3400-\u9fff]")
+# After a number these scale it or make it a percentage, a fraction or a power: skip the side.
+CJK_SCALE_RE = re.compile(r"[십백천만억조경十百千万萬亿億兆]|퍼센트|프로|분의|제곱|승|分之|パーセント")
+SCALE = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12,
+         "dozen": 12}
+AMBIGUOUS_SCALE = frozenset("M B bn mn mil lakh lakhs crore crores".split())   # "5M": metres or million?
+FUNCS = frozenset("sqrt root log ln exp sin cos tan cot sec csc mod modulo gcd lcm max min abs floor ceil "
+                  "choose factorial".split())
+# Short words that are units after a number (anything of 3+ letters is taken as a unit).
+SHORT_UNITS = frozenset("km cm mm nm kg mg lb lbs oz ft yd mi ml mL kL hr hrs kW MW GB MB KB kB TB Gb Mb "
+                        "pm am ms ns μm μg mph kph".split())
+# Words that end a run of unit words: they link clauses or take the next number as an operand.
+NOT_UNITS = frozenset("and or is are was were be so then thus which that equals equal gives makes make "
+                      "than to from by times plus minus over divided multiplied into as if when where "
+                      "but because hence therefore since yields".split())
+# A first side right after these words is an operand of them: "3 times", "15 per", "2 x".
+OPERAND_WORDS = frozenset("percent per times x plus minus over than squared cubed power root sqrt mod "
+                          "modulo log ln sin cos tan exp".split())
+# "of" and "by" take an operand only after these: "half of 10 + 4", "divided by 2 + 3"; "the sum of
+# 3 + 4 = 7", "a profit of 200 - 130 = 70" and "increased by 2 * 3 = 6" are still equations.
+OF_AFTER = frozenset("half halves third thirds quarter quarters fourth fourths fifth fifths sixth sixths "
+                     "seventh sevenths eighth eighths ninth ninths tenth tenths hundredth hundredths twice "
+                     "double triple thrice percent fraction multiple square cube root power digit digits "
+                     "remainder factorial reciprocal inverse logarithm log average mean median".split())
+BY_AFTER = frozenset("divided divide divides dividing multiplied multiply multiplies multiplying".split())
+# A last side followed by one of these is not the whole value ("3 remainder 1", "10 in binary").
+STOP_AFTER = re.compile(r"[ \t]*(?:remainder|rem\b|r\b|in[ \t]+(?:binary|base|decimal|hex|octal|roman)|"
+                        r"base\b|mod\b|modulo|with\b|x\b|and[ \t]+\d|\(mod|余|나머지)", re.I)
+# Units of measure: two sides (or two terms of a sum) with different ones are a conversion.
+MEASURE = frozenset((
+    "second sec s minute min hour hr h day week month year decade century "
+    "mm cm m km meter metre inch inche in foot feet ft yard yd mile mi "
+    "mg g gram kg kilogram pound lb ounce oz ton tonne "
+    "ml milliliter millilitre l liter litre gallon quart pint cup tablespoon teaspoon tbsp tsp "
+    "cent dollar penny pence euro "
+    "byte bit kb mb gb tb "
+    "mph kph").split())
+# "**" and "__" in markdown.  LaTeX that hides plain arithmetic.
+FRAC_RE = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+BOXED_RE = re.compile(r"\\(?:boxed|text|mathrm|textbf|mathbf)\s*\{([^{}]*)\}")
+LATEX = [("\\times", " × "), ("\\cdot", " · "), ("\\div", " ÷ "), ("\\approx", " ≈ "), ("\\left", ""),
+         ("\\right", ""), ("\\%", "%"), ("\\$", "$"), ("\\,", ""), ("{,}", ","), ("\\!", ""), ("\\ ", " "),
+         ("\\(", " "), ("\\)", " "), ("\\[", " "), ("\\]", " ")]
+SEGMENT_RE = re.compile(r"\n|(?<=[.!?;。！？])[ \t]+")
+EQ_DIGIT_RE = re.compile(r"\d[^\n]*[=≈]|[=≈][^\n]*\d")
+
+# What may touch a first side on its left: brackets, quotes, markup, currency; anything else
+# (a letter, a digit, "." "," ":" "/" "^" "%" "'", a fraction slash) makes it part of something larger.
+GLUE_OK = frozenset("([{\"“‘*<>=$€£¥₩₹#~")
+VALUE_END = ("num", "ufrac", "pct", "sup", "rp")
+VALUE_START = ("num", "ufrac", "lp")
+
+
+class Skip(Exception):
+    """The side or pair is not something we can judge: claim nothing."""
+
+
+class Tok:
+    __slots__ = ("kind", "text", "start", "end", "sp", "val")
+
+    def __init__(self, kind, text, start, end, sp, val=None):
+        self.kind, self.text, self.start, self.end, self.sp, self.val = kind, text, start, end, sp, val
+
+    def __repr__(self):
+        return f"{self.kind}:{self.text}"
 
 
 def prepare(text: str) -> str:
     """Undo LaTeX and markdown that hide plain arithmetic: \\times, \\frac{a}{b}, **bold**, $...$."""
-    text = BOXED_RE.sub(r"\1", FRAC_RE.sub(r"(\1)/(\2)", text))
-    for old, new in LATEX:
-        text = text.replace(old, new)
-    text = TIMES_RE.sub(" × ", CURRENCY_RE.sub("", text))
-    return PERCENT_OF_RE.sub(r"\1/100 × ", text) if "%" in text or "percent" in text else text
+    text = text.replace("__", "  ")
+    if "\\" in text:
+        for _ in range(3):
+            new = BOXED_RE.sub(r" \1 ", FRAC_RE.sub(r"((\1)/(\2))", text))
+            if new == text:
+                break
+            text = new
+        for old, new in LATEX:
+            text = text.replace(old, new)
+        text = text.replace("{", "(").replace("}", ")")
+    elif "^{" in text:
+        text = text.replace("{", "(").replace("}", ")")
+    return text
 
 
-def _tokens(run: str) -> list[tuple[str, object]]:
-    out = []
-    for m in TOKEN_RE.finditer(run):
-        if m.group(1):
-            out.append(("num", (Fraction(m.group(1).replace(",", "")), m.group(1), m.start(), m.end())))
-        elif m.group(2):
-            out.append(("op", (OPS.get(m.group(2), m.group(2)), m.start())))
+def tokenize(text: str) -> list[Tok]:
+    toks: list[Tok] = []
+    sp = True
+    for m in TOKEN_RE.finditer(text):
+        kind = m.lastgroup
+        if kind == "sp":
+            sp = True
+            continue
+        if kind == "cur":            # "$12": the sign is dropped, the number stands for itself
+            continue
+        s = m.group()
+        toks.append(Tok(kind, s, m.start(), m.end(), sp, OPS.get(s) if kind == "op" else None))
+        sp = False
+    # Second pass: "x" between numbers is a product; "of" after a percentage or a fraction is one;
+    # "percent" after a number is "%"; a "*" or "**" with no operand on one side is markdown.
+    out: list[Tok] = []
+    n = len(toks)
+    for i, t in enumerate(toks):
+        prev = out[-1] if out else None
+        nxt = toks[i + 1] if i + 1 < n else None
+        if t.kind == "word":
+            low = t.text.lower()
+            if low == "x" and nxt is not None and prev is not None and _times_x(t, prev, nxt, out):
+                t.kind, t.val = "op", "*"
+            elif low == "of" and prev and nxt and nxt.kind in VALUE_START and (
+                    prev.kind in ("pct", "ufrac") or prev.kind == "num" and len(out) >= 3
+                    and out[-2].kind == "op" and out[-2].val == "/" and not out[-2].sp and not prev.sp
+                    and out[-3].kind == "num"):
+                t.kind, t.val = "op", "*"
+            elif low in ("percent", "pct") and prev and prev.kind == "num":
+                t.kind = "pct"
+        elif t.kind == "op" and t.val == "/" and not t.sp and nxt is not None and nxt.kind == "word" \
+                and not nxt.sp and prev is not None and prev.kind in ("word", "num"):
+            nxt.text, nxt.start, nxt.sp = "/" + nxt.text, t.start, False      # "miles/hour", "$2/eraser"
+            continue
+        elif t.kind == "op" and t.text in ("*", "**"):
+            operands = prev is not None and prev.kind in VALUE_END and nxt is not None and (
+                nxt.kind in VALUE_START or nxt.kind == "op" and nxt.val == "-")
+            if not operands and (prev is None or nxt is None or t.sp != nxt.sp):
+                continue                                       # "**bold**", "*italic*"
+        out.append(t)
     return out
 
 
-def _parse(toks: list) -> Fraction | None:
-    """Evaluate a side; None if it is not a whole arithmetic expression."""
-    pos = 0
-
-    def peek():
-        return toks[pos][1][0] if pos < len(toks) and toks[pos][0] == "op" else None
-
-    def factor():
-        nonlocal pos
-        if pos >= len(toks):
-            raise ValueError
-        kind, val = toks[pos]
-        if kind == "num":
-            pos += 1
-            return val[0]
-        if val[0] in "+-":
-            pos += 1
-            return -factor() if val[0] == "-" else factor()
-        if val[0] == "(":
-            pos += 1
-            v = expr()
-            if peek() != ")":
-                raise ValueError
-            pos += 1
-            return v
-        raise ValueError
-
-    def term():
-        nonlocal pos
-        v = factor()
-        while peek() in ("*", "/"):
-            op = peek()
-            pos += 1
-            w = factor()
-            v = v * w if op == "*" else v / w
-        return v
-
-    def expr():
-        nonlocal pos
-        v = term()
-        while peek() in ("+", "-"):
-            op = peek()
-            pos += 1
-            w = term()
-            v = v + w if op == "+" else v - w
-        return v
-
-    try:
-        v = expr()
-    except (ValueError, ZeroDivisionError):
-        return None
-    return v if pos == len(toks) else None
-
-
-def _has_range(run: str, toks: list) -> bool:
-    """`1990-2000`, `5-10`: a hyphen with no spaces between a smaller and a larger number."""
-    for i in range(1, len(toks) - 1):
-        k0, a = toks[i - 1]
-        k1, op = toks[i]
-        k2, b = toks[i + 1]
-        if k0 == k2 == "num" and k1 == "op" and op[0] == "-" and run[op[1] - 1:op[1] + 2].count(" ") == 0:
-            if b[0] > a[0]:
-                return True
-    return False
-
-
-def _sides(text: str, start: int, end: int) -> list[list] | None:
-    run = text[start:end]
-    toks = _tokens(run)
-    if _has_range(run, toks):
-        return None
-    sides, cur = [], []
-    for t in toks:
-        if t == ("op", ("=", t[1][1])):
-            sides.append(cur)
-            cur = []
-        else:
-            cur.append(t)
-    sides.append(cur)
-    before = text[start - 1] if start > 0 else " "
-    if not sides[0] or sides[0][0][0] == "op" and sides[0][0][1][0] not in "(-" or \
-            (not run[0].isspace() and (before.isalnum() or before in "^_.,%％")) or _mid_expression(text, start):
-        sides = sides[1:]
-    if sides and (not sides[-1] or not run[-1].isspace() and _glued_after(text, end) or STOP_AFTER.match(text, end)):
-        sides = sides[:-1]
-    return sides
-
-
-def _mid_expression(text: str, start: int) -> bool:
-    """True when the words just before `start` take it as an operand: "15% of", "3 times", "2 ^"."""
-    m = PRE_WORD_RE.search(text[max(0, start - 40):start])
-    if not m:
+def _times_x(t: Tok, prev: Tok, nxt: Tok, out: list[Tok]) -> bool:
+    """`3 x 4`, `3x4`, `2 x (5+1)`, `15 pages x 1/3`: an "x" between two values is a times sign."""
+    spaced = t.sp and nxt.sp
+    if not (nxt.kind in ("num", "ufrac") or nxt.kind == "lp" and spaced):
         return False
-    word = m.group(2).lower()
-    if word in "%^％":
+    if prev.kind in VALUE_END:
         return True
-    return word in OPERAND_WORDS and not (word == "of" and (m.group(1) or "").lower() in SAME_VALUE_OF)
+    return spaced and prev.kind == "word" and len(out) >= 2 and out[-2].kind in VALUE_END
 
 
-def _glued_after(text: str, end: int) -> bool:
-    """True when what touches the last number continues it (a unit, "%", "^", a decimal part).
-    Korean, Chinese and Japanese write particles and counters right after a number ("54입니다",
-    "54개"): those end it, unless they scale it ("6만", "25퍼센트", "3분의 1")."""
-    after = text[end] if end < len(text) else " "
-    if after in ".,":
-        return text[end + 1:end + 2].isdigit()
-    if CJK_AFTER_RE.match(after):
-        return CJK_SCALE_RE.match(text, end) is not None
-    return after.isalnum() or after in "^_%°％‰"
+def _num_value(text: str) -> tuple[Fraction, Fraction, Fraction | None]:
+    """(value, unit of its last written digit if it has decimals else 0, other reading or None)."""
+    alt = None
+    if "," in text or " " in text or "\u00a0" in text or "\u202f" in text:
+        clean = re.sub(r"[,  \u202f]", "", text)
+    elif text.count(".") > 1:
+        clean = text.replace(".", "")
+    else:
+        clean = text
+        if re.fullmatch(r"[1-9]\d{0,2}\.\d{3}", text):      # "1.500": a decimal, or 1500 written
+            alt = Fraction(text.replace(".", ""))            # with a dot as thousands separator
+    value = Fraction(clean)
+    ulp = Fraction(1, 10 ** len(clean.split(".")[1])) if "." in clean else Fraction(0)
+    return value, ulp, alt
 
 
-def _value(side: list, trim: str) -> Fraction | None:
-    """Parse a side; the first side may lose leading tokens ("2) 3 + 4"), the last trailing ones."""
-    for k in range(len(side)):
-        part = side[k:] if trim == "lead" else side[: len(side) - k] if trim == "tail" else side
-        v = _parse(part) if part else None
-        if v is not None or trim == "none":
-            return v
+# ----------------------------------------------------------------------------------------- parser
+class Parser:
+    """Recursive descent over tokens toks[i:stop]. Nodes: (op, a, b), ("neg", a) and
+    ("n", value, ulp, alt, reading): `alt` is the value under another reading of the text ("1.500"
+    as 1500 with reading "dot", "%" as a bare label "pct", "2.5 dozen" as a unit "scale")."""
+
+    def __init__(self, toks: list[Tok], i: int, stop: int):
+        self.toks, self.i, self.stop = toks, i, stop
+        self.ops = 0               # binary operators, implicit products, powers, "of"
+        self.units: set[str] = set()
+        self.depth = 0             # open brackets
+        self.nest = 0              # active calls of unary()
+
+    def peek(self, k: int = 0) -> Tok | None:
+        j = self.i + k
+        return self.toks[j] if j < self.stop else None
+
+    def operand_at(self, k: int) -> bool:
+        t = self.peek(k)
+        if t is None:
+            return False
+        if t.kind in VALUE_START:
+            return True
+        if t.kind == "op" and t.val in "+-":
+            u = self.peek(k + 1)
+            return u is not None and u.kind in VALUE_START and not u.sp
+        return False
+
+    def binop(self, ops: str) -> str | None:
+        t = self.peek()
+        if t is not None and t.kind == "op" and t.val in ops and self.operand_at(1):
+            return t.val
+        return None
+
+    def expr(self):
+        node, pct, unit = self.term()
+        while (op := self.binop("+-")) is not None:
+            self._range_check()
+            self.i += 1
+            rhs, pct2, unit2 = self.term()
+            if pct != pct2:
+                raise Skip("a percentage added to a plain number")
+            if unit and unit2 and unit != unit2 and unit in MEASURE and unit2 in MEASURE:
+                raise Skip("a sum of different units")
+            node, unit = (op, node, rhs), unit or unit2
+            self.ops += 1
+        return node, pct, unit
+
+    def _range_check(self):
+        """`1990-2000`, `5-10`: a hyphen with no spaces between a smaller and a larger number."""
+        t, a, b = self.peek(), self.toks[self.i - 1], self.peek(1)
+        if t.text in "-–" and not t.sp and not b.sp and a.kind == "num" and b.kind == "num" and \
+                _num_value(b.text)[0] > _num_value(a.text)[0]:
+            raise Skip("a range")
+
+    def term(self):
+        node, pct, unit = self.unary()
+        while True:
+            op = self.binop("*/")
+            t = self.peek()
+            if op is not None:
+                if op == "/" and not t.sp and self._date_like():
+                    raise Skip("a date")
+                self.i += 1
+                rhs, _, _ = self.unary()
+                node = (op, node, rhs)
+            elif t is not None and t.kind == "lp" and not t.sp and self.toks[self.i - 1].kind in ("num", "rp"):
+                rhs, _, _ = self.unary()                    # implicit product: 2(3+4), (3)(4)
+                node = ("*", node, rhs)
+            else:
+                return node, pct, unit
+            self.ops += 1
+            pct, unit = False, None
+
+    def _date_like(self) -> bool:
+        t = self.toks
+        j = self.i
+        return (j + 3 < self.stop and t[j + 1].kind == "num" and t[j + 2].kind == "op" and t[j + 2].val == "/"
+                and not t[j + 2].sp and not t[j + 3].sp and t[j + 3].kind == "num")
+
+    def unary(self):
+        self.nest += 1                  # signs, powers and brackets recurse through here
+        if self.nest > 60:
+            raise Skip("nested too deep")
+        t = self.peek()
+        if t is not None and t.kind == "op" and t.val in "+-":
+            self.i += 1
+            node, pct, unit = self.unary()
+            node = ("neg", node) if t.val == "-" else node
+        else:
+            node, pct, unit = self.power()
+        self.nest -= 1
+        return node, pct, unit
+
+    def power(self):
+        node, pct, unit = self.postfix()
+        if self.binop("^") is not None:
+            self.i += 1
+            exp, _, _ = self.unary()
+            self.ops += 1
+            return ("^", node, exp), False, None
+        return node, pct, unit
+
+    def postfix(self):
+        node = self.primary()
+        pct, unit = False, None
+        while (t := self.peek()) is not None:
+            if t.kind == "pct":
+                factor = Fraction(1, 1000 if t.text == "‰" else 100)
+                node, pct = ("*", node, ("n", factor, 0, 1, "pct")), True
+            elif t.kind == "sup" and not t.sp:
+                node = ("^", node, ("n", Fraction(2 if t.text == "²" else 3), 0, None, None))
+                self.ops += 1
+            elif t.kind == "word" and t.text.lower() in SCALE:
+                node = ("*", node, ("n", Fraction(SCALE[t.text.lower()]), 0, 1, "scale"))
+            elif t.kind == "word" and t.text in ("k", "K") and not t.sp:
+                node = ("*", node, ("n", Fraction(1000), 0, 1, "scale"))
+            elif t.kind == "word" and (t.text in AMBIGUOUS_SCALE or CJK_SCALE_RE.match(t.text)) and not t.sp:
+                raise Skip("a scale word")
+            elif t.kind == "word" and t.text.lower() in ("squared", "cubed"):
+                node = ("^", node, ("n", Fraction(2 if t.text.lower() == "squared" else 3), 0, None, None))
+                self.ops += 1
+            else:
+                break
+            self.i += 1
+        unit = self.unit_run() or unit
+        return node, pct, unit
+
+    def unit_run(self) -> str | None:
+        """Words after a number, taken as its unit when an operator, '=' or ')' follows them."""
+        j = self.i
+        while j < self.stop and j - self.i < 3 and self.toks[j].kind == "word":
+            if self.toks[j].text.lower() in NOT_UNITS:
+                return None
+            j += 1
+        if j == self.i:
+            return None
+        after = self.toks[j] if j < self.stop or j < len(self.toks) and self.toks[j].kind == "eq" else None
+        self_i, self.i = self.i, j
+        ok = after is not None and (after.kind == "eq" or after.kind == "rp" and self.depth > 0 or
+                                    after.kind == "op" and self.operand_at(1))
+        self.i = self_i
+        if not ok:
+            return None
+        words = [t.text for t in self.toks[self.i:j]]
+        _check_unit_words(words)
+        self.i = j
+        unit = _unit_name(words[0])
+        self.units.add(unit)
+        return unit
+
+    def primary(self):
+        t = self.peek()
+        if t is None:
+            raise Skip("an operand is missing")
+        if t.kind == "num":
+            self.i += 1
+            value, ulp, alt = _num_value(t.text)
+            nxt = self.peek()
+            if nxt is not None and nxt.kind == "ufrac" and ulp == 0:          # "1½", "3 ½"
+                self.i += 1
+                return ("n", value + UFRAC[nxt.text], 0, None, None)
+            if ulp == 0 and alt is None and "," not in t.text and self._mixed():
+                num, den = int(self.toks[self.i].text), int(self.toks[self.i + 2].text)
+                self.i += 3
+                return ("n", value + Fraction(num, den), 0, None, None)
+            return ("n", value, ulp, alt, "dot" if alt is not None else None)
+        if t.kind == "ufrac":
+            self.i += 1
+            return ("n", UFRAC[t.text], 0, None, None)
+        if t.kind == "lp":
+            self.i += 1
+            self.depth += 1
+            node, _, _ = self.expr()
+            close = self.peek()
+            if close is None or close.kind != "rp":
+                raise Skip("a bracket is not closed")
+            self.i += 1
+            self.depth -= 1
+            return node
+        raise Skip("not an operand")
+
+    def _mixed(self) -> bool:
+        """`1 1/2`: an integer, a space, then a proper fraction written tight."""
+        t, j = self.toks, self.i
+        if j + 2 >= self.stop:
+            return False
+        a, slash, b = t[j], t[j + 1], t[j + 2]
+        if not (a.kind == "num" and a.sp and a.text.isdigit() and slash.kind == "op" and slash.val == "/"
+                and not slash.sp and b.kind == "num" and not b.sp and b.text.isdigit()):
+            return False
+        after = t[j + 3] if j + 3 < self.stop else None
+        if after is not None and not after.sp and after.kind in ("op", "num", "pct", "sup"):
+            return False
+        return 0 < int(a.text) < int(b.text)
+
+
+def _unit_name(word: str) -> str:
+    w = word.lower()
+    if w == "feet":
+        return "foot"
+    if w.endswith(("ches", "shes", "xes")):
+        return w[:-2]
+    if len(w) > 2 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def _check_unit_words(words: list[str]) -> None:
+    """Words between a number and an operator are its unit, unless they name a variable or a function."""
+    if any(w.lower() in FUNCS for w in words):
+        raise Skip("a function")
+    if len(words) == 1:
+        w = words[0]
+        if CJK_RE.match(w):
+            if CJK_SCALE_RE.match(w):
+                raise Skip("a scale word")
+            return
+        if len(w) <= 2 and w not in SHORT_UNITS and not w.startswith("°"):
+            raise Skip(f"a variable {w!r}")
+
+
+# ----------------------------------------------------------------------------------------- values
+def _eval(node) -> Fraction:
+    kind = node[0]
+    if kind == "n":
+        return node[1]
+    if kind == "neg":
+        return -_eval(node[1])
+    a, b = _eval(node[1]), _eval(node[2])
+    if kind == "+":
+        return a + b
+    if kind == "-":
+        return a - b
+    if kind == "*":
+        return a * b
+    if kind == "/":
+        if b == 0:
+            raise Skip("division by zero")
+        return a / b
+    if b.denominator != 1 or abs(b) > 64 or abs(a.numerator) > 10**12 or abs(a.denominator) > 10**12:
+        raise Skip("a power we do not evaluate")
+    if a == 0 and b < 0:
+        raise Skip("division by zero")
+    return a ** int(b)
+
+
+def _run_on(left, right) -> bool:
+    """`2 * 3 = 6 * 2 = 12`: a right side that starts from the left side's value and goes on is a
+    running calculation, not a claim that 6 = 12 (the next pair is checked on its own)."""
+    node = right
+    while node[0] in "+-*/^" and len(node) == 3:
+        node = node[1]
+    return node is not right and node[0] == "n" and node[1] == _eval(left)
+
+
+def _readings(node, found: set) -> None:
+    if node[0] == "n":
+        if node[4]:
+            found.add(node[4])
+    else:
+        for child in node[1:]:
+            _readings(child, found)
+
+
+def _read(node, reading: str):
+    """The tree under another reading: alternative values in, factors of 1 gone."""
+    kind = node[0]
+    if kind == "n":
+        return ("n", node[3], 0, None, None) if node[4] == reading else node
+    if kind == "neg":
+        return ("neg", _read(node[1], reading))
+    a, b = _read(node[1], reading), _read(node[2], reading)
+    if kind == "*" and b[0] == "n" and b[1] == 1 and node[2][4] == reading:
+        return a
+    return (kind, a, b)
+
+
+def _interval(node, tol_literals: bool) -> tuple[Fraction, Fraction] | None:
+    """Bounds of a side when its operands with 2+ decimals are roundings (half a unit either way)."""
+    kind = node[0]
+    if kind == "n":
+        v, ulp = node[1], node[2]
+        h = ulp / 2 if tol_literals and ulp and ulp <= Fraction(1, 100) else 0
+        return v - h, v + h
+    if kind == "neg":
+        r = _interval(node[1], tol_literals)
+        return None if r is None else (-r[1], -r[0])
+    a, b = _interval(node[1], tol_literals), _interval(node[2], tol_literals)
+    if a is None or b is None:
+        return None
+    if kind == "+":
+        return a[0] + b[0], a[1] + b[1]
+    if kind == "-":
+        return a[0] - b[1], a[1] - b[0]
+    if kind == "/":
+        if b[0] <= 0 <= b[1]:
+            return None
+        b = (1 / b[1], 1 / b[0])
+        kind = "*"
+    if kind == "*":
+        ps = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+        return min(ps), max(ps)
+    if b[0] != b[1] or b[0].denominator != 1:
+        return None
+    n = int(b[0])
+    if n < 0 and a[0] <= 0 <= a[1]:
+        return None
+    ps = (a[0] ** n, a[1] ** n)
+    lo, hi = min(ps), max(ps)
+    if n % 2 == 0 and a[0] < 0 < a[1]:
+        lo = Fraction(0)
+    return lo, hi
+
+
+def _decimals(v: Fraction, limit: int = 12) -> int | None:
+    """Digits after the point that v needs, or None when it does not terminate within `limit`."""
+    for d in range(limit + 1):
+        if (v * 10 ** d).denominator == 1:
+            return d
     return None
 
 
-def _equal(a: Fraction, b: Fraction, sa: list, sb: list) -> bool:
-    if a == b:
+def _holds(left, right) -> bool:
+    """True when the sides are equal under some reading of the text, allowing roundings."""
+    readings: set = set()
+    _readings(left, readings)
+    _readings(right, readings)
+    if _equal(left, right):
         return True
-    tol = abs(a) * Fraction(1, 10**9)
-    for side in (sa, sb):   # a stated "3.14" or "0.33" is a rounding: allow half its last digit
-        if len(side) == 1 and side[0][0] == "num" and "." in side[0][1][1]:
-            decimals = len(side[0][1][1].split(".")[1])
-            tol = max(tol, Fraction(1, 2 * 10**decimals) * Fraction(1001, 1000))
-    return abs(a - b) <= tol
+    return any(_equal(_read(left, r), _read(right, r)) for r in sorted(readings))
+
+
+def _rounded(exact: Fraction, shown: Fraction, ulp: Fraction) -> bool:
+    """`shown`, written with the decimals of `ulp`, is `exact` rounded to nearest or cut (10/3 = 3.33,
+    2/3 = 0.67 or 0.66); a whole number may also be rounded up or down (7/2 = 3, 1000/3 = 334)."""
+    d = len(str(ulp.denominator)) - 1 if ulp else 0
+    need = _decimals(exact)
+    if need is not None and need <= d:
+        return False                        # it could have been written exactly
+    scaled = exact * 10 ** d
+    options = {math.floor(scaled), math.ceil(scaled)} if d == 0 else {
+        math.floor(scaled + Fraction(1, 2)), math.ceil(scaled - Fraction(1, 2)), math.trunc(scaled)}
+    return shown * 10 ** d in options
+
+
+def _equal(left, right) -> bool:
+    a, b = _eval(left), _eval(right)
+    if a == b or abs(a - b) <= max(abs(a), abs(b)) * Fraction(1, 10**12):   # float noise: 0.30000000000000004
+        return True
+    for shown, exact in ((right, a), (left, b)):
+        if shown[0] == "n" and _rounded(exact, shown[1], shown[2]):
+            return True
+    lo1, lo2 = _interval(left, True), _interval(right, True)
+    return lo1 is None or lo2 is None or lo1[0] <= lo2[1] and lo2[0] <= lo1[1]
+
+
+# ----------------------------------------------------------------------------------------- sides
+def _left_start(toks: list[Tok], e: int, lo: int) -> int:
+    """Index where the expression that ends just before toks[e] begins (== e when there is none)."""
+    j = e - 1
+    depth = 0
+    while j >= lo:
+        t = toks[j]
+        if t.kind in ("num", "ufrac", "sup", "pct", "op"):
+            j -= 1
+        elif t.kind == "rp":
+            depth += 1
+            j -= 1
+        elif t.kind == "lp":
+            if depth == 0:
+                break
+            depth -= 1
+            j -= 1
+        elif t.kind == "word":
+            # a run of up to 3 words is a unit when a value comes before it and an operator after it
+            k = j
+            while k >= lo and j - k < 3 and toks[k].kind == "word" and toks[k].text.lower() not in NOT_UNITS:
+                k -= 1
+            after = toks[j + 1]
+            before = toks[k] if k >= lo else None
+            if before is not None and before.kind in VALUE_END and after.kind in ("op", "eq", "rp", "pct") \
+                    or toks[j].text.lower() in SCALE and before is not None and before.kind == "num":
+                j = k
+            else:
+                break
+        else:
+            break
+    start = j + 1
+    depth = 0
+    for k in range(start, e):           # an unmatched ")" ends whatever came before: "2) 3 + 4"
+        if toks[k].kind == "lp":
+            depth += 1
+        elif toks[k].kind == "rp":
+            depth -= 1
+            if depth < 0:
+                start, depth = k + 1, 0
+    return start
+
+
+def _left_side(text: str, toks: list[Tok], e: int, lo: int):
+    s = _left_start(toks, e, lo)
+    if s >= e:
+        return None
+    first = toks[s]
+    prev = toks[s - 1] if s > 0 else None
+    if first.kind == "op" and first.val in "+-" and s == 0 and s + 1 < e and toks[s + 1].sp:
+        s += 1                                          # a list bullet: "- 3 + 4 = 7"
+        first = toks[s]
+    else:
+        if prev is not None and prev.kind in ("sup", "pct", "op"):
+            raise Skip("the first side is an operand")
+    if first.kind == "op":
+        if first.val not in "+-" or (prev is not None and prev.kind in ("word", "num", "ufrac", "pct")):
+            raise Skip("the first side continues the text before it")
+    elif not first.sp and first.start > 0 and text[first.start - 1] not in GLUE_OK and not (
+            text[first.start - 1] == ":" and first.start > 1 and text[first.start - 2].isalpha()):  # "Total:3+4"
+        raise Skip("the first side is glued to the text before it")
+    if prev is not None and prev.kind == "word":
+        word = prev.text.lower()
+        before = toks[s - 2] if s >= 2 else None
+        if word in OPERAND_WORDS or word in ("of", "by") and before is not None and (
+                before.kind in ("num", "pct", "ufrac", "rp") or before.kind == "word" and
+                before.text.lower() in (OF_AFTER if word == "of" else BY_AFTER)):
+            raise Skip("the first side is an operand of the word before it")
+    p = Parser(toks, s, e)
+    node, _, _ = p.expr()
+    if p.i != e:
+        raise Skip("the first side is not one expression")
+    if first.kind == "lp" and prev is not None and prev.kind == "word" and first.sp and _one_group(toks, s, e):
+        raise Skip("an aside in brackets after a word: 'in half a day (1/2) = …'")
+    return s, node, p
+
+
+def _one_group(toks: list[Tok], s: int, e: int) -> bool:
+    depth = 0
+    for k in range(s, e):
+        depth += toks[k].kind == "lp"
+        depth -= toks[k].kind == "rp"
+        if depth == 0:
+            return k == e - 1
+    return False
+
+
+def _right_side(text: str, toks: list[Tok], e: int):
+    p = Parser(toks, e + 1, len(toks))
+    if not p.operand_at(0):
+        raise Skip("no expression after '='")
+    node, _, _ = p.expr()
+    j = p.i
+    last = toks[j - 1]
+    nxt = toks[j] if j < len(toks) else None
+    if nxt is not None and nxt.kind == "other" and nxt.text == "!" and not nxt.sp:
+        if node[0] != "n":
+            raise Skip("a factorial")
+        if node[1].denominator == 1 and 0 <= node[1] <= 20:        # "= 5040 = 7!" or "= 84!"
+            node = ("n", node[1], 0, Fraction(math.factorial(int(node[1]))), "fact")
+    elif nxt is not None:
+        if nxt.kind in ("op", "num", "ufrac", "sup") or nxt.kind == "lp" and not nxt.sp:
+            raise Skip("the last side goes on")
+        if nxt.kind == "other" and not nxt.sp and nxt.text in ".,:/" and j + 1 < len(toks) \
+                and toks[j + 1].kind == "num" and not toks[j + 1].sp:
+            raise Skip("the last side goes on (a time, a date or a list)")
+        if nxt.kind == "word":
+            if not nxt.sp and CJK_RE.match(nxt.text):
+                if CJK_SCALE_RE.match(nxt.text):
+                    raise Skip("the last number is scaled")
+            elif not nxt.sp and last.kind == "num":
+                w = nxt.text
+                if len(w) <= 2 and w not in SHORT_UNITS and not w.startswith("°") or w.lower() in FUNCS:
+                    raise Skip("a variable after the last number")
+        if STOP_AFTER.match(text, last.end) or last.kind == "pct" and nxt.text.lower() == "of":
+            raise Skip("the last number is not the whole value")
+    return j, node, p
+
+
+def _trailing_unit(toks: list[Tok], j: int) -> str | None:
+    t = toks[j] if j < len(toks) else None
+    return _unit_name(t.text) if t is not None and t.kind == "word" else None
+
+
+def equations(text: str):
+    """Each '=' in one line of prepared text, judged: ("holds" | "false" | "skip", detail).
+    For "false" the detail is the evidence; for "skip" it says why no claim is made."""
+    toks = tokenize(text)
+    carried = -1          # index of an '=' whose left side is the checked right side of the one before
+    chain_start = reported_chain = None
+    prev_eq = -1
+    for e in [i for i, t in enumerate(toks) if t.kind == "eq"]:
+        lo, prev_eq = prev_eq + 1, e
+        if toks[e].text not in ("=", "=="):
+            yield "skip", "an approximation"
+            continue
+        try:
+            left = _left_side(text, toks, e, lo)
+            if left is None:
+                yield "skip", f"nothing before '=': {' '.join(text.split())[:80]}"
+                continue
+            s, lnode, lp = left
+            j, rnode, rp = _right_side(text, toks, e)
+            in_chain = carried == e and s == lo
+            if not in_chain:
+                chain_start = toks[s].start
+            if not (lp.ops or rp.ops or in_chain):
+                raise Skip("no operator: a label ('Level 1 = 100')")
+            if lnode[0] == "n" and lp.units and not in_chain:
+                raise Skip("a number of things named before '=': '98 boxes = 60 × 98'")
+            lm, rm = lp.units & MEASURE, (rp.units | {_trailing_unit(toks, j)}) & MEASURE
+            rate = any("/" in u for u in lp.units | rp.units)          # "8 feet / 2 feet/hour"
+            if len(lm) == 1 and len(rm) == 1 and lm != rm and not rate:
+                raise Skip("different units on the two sides: a conversion")
+            ok = _holds(lnode, rnode) or _run_on(lnode, rnode)
+        except Skip as why:
+            yield "skip", f"{why}: {' '.join(text.split())[:80]}"
+            continue
+        if j < len(toks) and toks[j].kind == "eq":
+            carried = j
+        if ok:
+            yield "holds", text[toks[s].start:toks[j - 1].end]
+        elif reported_chain != chain_start:
+            reported_chain = chain_start
+            end = toks[j - 1].end
+            k = j
+            while k < len(toks) and toks[k].kind == "eq":   # show the rest of the chain
+                try:
+                    k, _, _ = _right_side(text, toks, k)
+                    end = toks[k - 1].end
+                except Skip:
+                    break
+            shown = " ".join(text[chain_start:end].split())
+            yield "false", f"{shown} (left side is {_show(_eval(lnode))}, right side {_show(_eval(rnode))})"
+
+
+def segments(answer: str):
+    """The prepared pieces of `answer` (lines, sentences) that may hold an equation."""
+    if "=" not in answer:
+        return
+    for seg in SEGMENT_RE.split(answer):
+        if "=" in seg and EQ_DIGIT_RE.search(seg):
+            yield prepare(seg)
 
 
 def false_equations(answer: str) -> list[str]:
     """The equations in `answer` that do not hold, as written (after LaTeX/markdown clean-up)."""
-    text = prepare(answer)
-    if "=" not in text:
-        return []
-    bad = []
-    for m in RUN_RE.finditer(text):
-        run = m.group(0)
-        if "=" not in run or not any(ch.isdigit() for ch in run):
-            continue
-        sides = _sides(text, m.start(), m.end())
-        if not sides or len(sides) < 2:
-            continue
-        if not any(t[0] == "op" and t[1][0] in "+-*/" for s in sides for t in s):
-            continue   # "Level 1 = 100": a label, not arithmetic
-        values = [_value(s, "lead" if i == 0 else "tail" if i == len(sides) - 1 else "none")
-                  for i, s in enumerate(sides)]
-        if any(v is None for v in values):
-            continue
-        for i in range(len(values) - 1):
-            if not _equal(values[i], values[i + 1], sides[i], sides[i + 1]):
-                shown = " ".join(run.split())
-                bad.append(f"{shown} (left side is {_show(values[i])}, right side {_show(values[i + 1])})")
-                break
-    return bad
+    return [detail for seg in segments(answer) for verdict, detail in equations(seg) if verdict == "false"]
 
 
 def _show(v: Fraction) -> str:
+    if abs(v) >= 10**15:
+        return f"about 10^{len(str(abs(int(v)))) - 1}"
     return str(v.numerator) if v.denominator == 1 else f"{float(v):.6g}"
