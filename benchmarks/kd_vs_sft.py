@@ -4,11 +4,14 @@ Teacher: the embedded SmolLM2-135M-Instruct (d=576, 30 layers). Student: a rando
 the same tokenizer (d=256, 6 layers by default). Data: the shipped seeds answered by the teacher
 (generated once with its generate(), greedy, cached in OUT/teacher_answers.jsonl), or a kept.jsonl
 given with --input. Run 1: CE only (TRL's SFTTrainer). Run 2: CE + logit KD + feature KD
-(kd_setup + KDTrainer, as `finetune --kd logit,feature` does). Both full fine-tuning, fp32 on CPU.
+(kd_setup + KDTrainer, as `finetune --kd logit,feature` does). Runs 3-4: CE + gray-box top-k KD
+from a sidecar computed once (`teacher topk`, K=20 and K=5; `finetune --kd topk`), no teacher in
+the loop. All full fine-tuning, fp32 on CPU. Each run reports its step time, the ratio to SFT's,
+and the peak RSS while training (sampled); the top-k runs also the sidecar's bytes per trained token.
 
     .venv/bin/python benchmarks/kd_vs_sft.py --quick
 
-The last line printed is JSON with eval_loss_ce and eval_loss_kd: the held-out CE loss (on teacher
+The last line printed is JSON with eval_loss_ce, eval_loss_kd, eval_loss_topk20, eval_loss_topk5: the held-out CE loss (on teacher
 answers to questions neither run trained on) after each run, plus the step time of each.
 """
 from __future__ import annotations
@@ -63,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument("--student-layers", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    sizes = (32, 16, 30, 4, 48) if a.quick else (192, 32, 200, 8, 96)
+    sizes = (16, 8, 12, 4, 32) if a.quick else (192, 32, 200, 8, 96)   # quick: sized for the slow machines
     for name, v in zip(("n_train", "n_eval", "steps", "batch_size", "max_new_tokens"), sizes):
         if getattr(a, name) is None:
             setattr(a, name, v)
@@ -155,14 +158,64 @@ def cached(a, name, train, held, kd_cfg, fn) -> dict:
     return res
 
 
-def train_once(a, tok, train, held, kd_cfg=None) -> dict:
+class PeakRSS:
+    """The peak resident memory of this process while the block runs (sampled every 20 ms)."""
+
+    def __enter__(self):
+        import threading
+        self.peak, self._stop = 0, threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+        return self
+
+    def _loop(self):
+        while True:
+            with open("/proc/self/status") as f:
+                rss = next((int(x.split()[1]) * 1024 for x in f if x.startswith("VmRSS:")), 0)
+            self.peak = max(self.peak, rss)
+            if self._stop.wait(0.02):
+                return
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def topk_sidecar(a, tok, train, k: int):
+    """`teacher topk` on the training conversations: (train dataset with the top-k columns, stats)."""
+    from datasets import Dataset
+
+    from imitate.distill import topk as tk
+    from imitate.train.data import encode_all
+
+    recs = [{"id": f"b{i}", "messages": c["messages"]} for i, c in enumerate(train)]
+    folder = Path(a.out) / f"topk_k{k}"
+    t0 = time.time()
+    rows, meta = tk.compute_local("embedded", recs, k, batch_size=8, max_length=a.max_length)
+    tk.write_local(folder, rows, meta)
+    secs = time.time() - t0
+    ds = encode_all(tok, recs, "train", a.max_length)
+    enc = [{"input_ids": i, "labels": lab} for i, lab in zip(ds["input_ids"], ds["labels"])]
+    cols, st = tk.align(tok, recs, enc, meta, {r["id"]: r for r in rows})
+    cols = {c: [v[:a.max_length * k] for v in vals] for c, vals in cols.items()}
+    n_bytes = sum(p.stat().st_size for p in folder.iterdir())
+    tokens = sum(len(r["pos"]) for r in rows)
+    info = {"k": k, "sidecar_bytes": n_bytes, "trained_tokens": tokens,
+            "bytes_per_trained_token": round(n_bytes / max(1, tokens), 1), "teacher_topk_s": round(secs, 1),
+            "with_topk": st["with_topk"]}
+    print(f"[topk{k}] sidecar {n_bytes} bytes for {tokens} trained tokens "
+          f"({info['bytes_per_trained_token']} B/token), computed in {secs:.0f}s", flush=True)
+    return Dataset.from_dict({"input_ids": ds["input_ids"], "labels": ds["labels"], **cols}), info
+
+
+def train_once(a, tok, train, held, kd_cfg=None, name=None, train_ds=None) -> dict:
     """One full fine-tuning run; KD when kd_cfg is given. Returns eval loss and step time."""
     from trl import SFTConfig, SFTTrainer
 
     from imitate.distill.trainer import KDTrainer, kd_setup
     from imitate.train.data import encode_all
 
-    name = "kd" if kd_cfg else "ce"
+    name = name or ("kd" if kd_cfg else "ce")
     args = SFTConfig(output_dir=str(Path(a.out) / name), max_steps=a.steps, per_device_train_batch_size=a.batch_size,
                      per_device_eval_batch_size=a.batch_size, learning_rate=a.lr, lr_scheduler_type="cosine",
                      warmup_steps=max(1, a.steps // 10), logging_steps=max(1, a.steps // 8), save_strategy="no",
@@ -171,15 +224,17 @@ def train_once(a, tok, train, held, kd_cfg=None) -> dict:
     model = student(tok, a)
     # The finetune stage's encoding: loss (and KD terms) on the teacher's answer tokens only, and the
     # held-out loss is CE on the teacher's answers, as in `finetune`.
-    kw = dict(model=model, args=args, train_dataset=encode_all(tok, train, "train", a.max_length),
+    train_ds = train_ds if train_ds is not None else encode_all(tok, train, "train", a.max_length)
+    kw = dict(model=model, args=args, train_dataset=train_ds,
               eval_dataset=encode_all(tok, held, "held-out", a.max_length), processing_class=tok)
     trainer = KDTrainer(**kw, **kd_setup(kd_cfg, model, tok)) if kd_cfg else SFTTrainer(**kw)
     t0 = time.time()
-    out = trainer.train()
+    with PeakRSS() as rss:
+        out = trainer.train()
     wall = time.time() - t0
     ev = trainer.evaluate()
     res = {"eval_loss": ev["eval_loss"], "train_runtime_s": round(wall, 1),
-           "step_s": round(out.metrics["train_runtime"] / a.steps, 3),
+           "step_s": round(out.metrics["train_runtime"] / a.steps, 3), "peak_rss_mb": round(rss.peak / 2 ** 20),
            "last_train_logs": [h for h in trainer.state.log_history if "loss" in h][-1]}
     print(f"[{name}] eval_loss {res['eval_loss']:.4f}  step {res['step_s']:.3f}s  "
           f"train {wall:.0f}s  last log {res['last_train_logs']}", flush=True)
@@ -208,14 +263,29 @@ def main(argv=None) -> int:
                              kd_temperature=a.temperature, lambda_ce=1.0, lambda_kl=a.lambda_kl,
                              lambda_mse=a.lambda_mse, rng_seed=a.seed)
     kd = cached(a, "kd", train, held, kd_cfg, lambda: train_once(a, tok, train, held, kd_cfg))
-    result = {"eval_loss_ce": round(ce["eval_loss"], 4), "eval_loss_kd": round(kd["eval_loss"], 4),
+    runs = {"ce": ce, "kd": kd}
+    for k in (20, 5):
+        tk_cfg = SimpleNamespace(kd_teacher=[], kd=["topk"], layer_map="", kd_temperature=a.temperature,
+                                 lambda_ce=1.0, lambda_kl=a.lambda_kl, lambda_mse=0.0, rng_seed=a.seed, k=k)
+
+        def run_topk(k=k, tk_cfg=tk_cfg):
+            ds, info = topk_sidecar(a, tok, train, k)
+            return {**train_once(a, tok, train, held, tk_cfg, name=f"topk{k}", train_ds=ds), "sidecar": info}
+
+        runs[f"topk{k}"] = cached(a, f"topk{k}", train, held, tk_cfg, run_topk)
+    topk = {f"eval_loss_{n}": round(r["eval_loss"], 4) for n, r in runs.items() if n.startswith("topk")}
+    topk.update({f"step_time_ratio_{n}": round(r["step_s"] / ce["step_s"], 2) for n, r in runs.items()
+                 if n.startswith("topk")})
+    topk.update({f"peak_rss_mb_{n}": r.get("peak_rss_mb") for n, r in runs.items()})
+    topk["sidecar_bytes_per_trained_token_k20"] = runs["topk20"]["sidecar"]["bytes_per_trained_token"]
+    result = {"eval_loss_ce": round(ce["eval_loss"], 4), "eval_loss_kd": round(kd["eval_loss"], 4), **topk,
               "kd_better": kd["eval_loss"] < ce["eval_loss"], "step_s_ce": ce["step_s"], "step_s_kd": kd["step_s"],
               "step_time_ratio": round(kd["step_s"] / ce["step_s"], 2), "steps": a.steps,
               "batch_size": a.batch_size, "train_records": len(train), "eval_records": len(held),
               "student": f"llama d={a.student_hidden} layers={a.student_layers}", "teacher": MODEL_NAME,
               "temperature": a.temperature, "lambda_kl": a.lambda_kl, "lambda_mse": a.lambda_mse, "threads": torch.get_num_threads(),
               "total_s": round(time.time() - t_start, 1)}
-    write_json(Path(a.out) / "kd_vs_sft.json", {**result, "runs": {"ce": ce, "kd": kd}})
+    write_json(Path(a.out) / "kd_vs_sft.json", {**result, "runs": runs})
     print(json.dumps(result))
     return 0
 

@@ -14,17 +14,19 @@ from imitate import config as config_mod
 from imitate.errors import UserError
 from imitate.rundir import STAGES
 
-COMMANDS = {**STAGES, "teacher": "imitate.teacher.serve_cli"}
+COMMANDS = {**STAGES, "student": "imitate.stages.student", "teacher": "imitate.teacher.serve_cli"}
 RENAMED = {"seeds": "questions"}   # former subcommand names: still run, with a warning
 
 SUMMARY = {
     "questions": "have the teacher write new questions (Self-Instruct, Evol-Instruct): questions.jsonl",
     "collect": "ask the teacher the seed questions and write collected.jsonl",
     "filter": "keep the answers worth imitating; write kept.jsonl and dropped.jsonl with reasons",
+    "student": "cut a shallower student from the teacher: keep N of its layers (a folder for finetune --student)",
     "finetune": "LoRA-tune the student on kept.jsonl (TRL), optionally with white-box KD",
+    "eval": "score the student before and after training against the teacher: eval_stats.json",
     "export": "write the kept set as OpenAI messages, ShareGPT or Alpaca, plus Parquet",
     "report": "write report.html: one self-contained page about a run folder",
-    "teacher": "run the embedded teacher server alone (`teacher serve`)",
+    "teacher": "run the embedded teacher alone (`teacher serve`), or cache its top-k for finetune --kd topk (`teacher topk`)",
 }
 
 

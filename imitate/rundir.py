@@ -34,6 +34,13 @@ FILES = {
     "collect_stats": File("collect_stats.json", "requests, retries, tokens, throughput", "something was sent"),
     "collect_config": File("collect_config.json", "the settings of collect"),
     "teacher_log": File("teacher_server.log", "the embedded teacher's server log", "the embedded teacher ran"),
+    "batches": File("batches.json", "each batch: its input file, file id, batch id and status (re-attach after "
+                    "a crash)", "--batch is given"),
+    "batch_input": File("batch_input", "the requests as Batch API input files (shards)",
+                        "--batch or --batch-file-only is given"),
+    "batch_output": File("batch_output", "each ended batch's output and error files, as downloaded", "a batch ended"),
+    "topk": File("topk", "the teacher's top-k log-probs per answer token, keyed by record id: meta.json, Parquet "
+                 "shards, staging.jsonl while collecting", "collect --logprobs or teacher topk ran"),
     "kept": File("kept.jsonl", "the records the filters kept, unchanged"),
     "dropped": File("dropped.jsonl", "the records they dropped, with drop_reason = filter:code and evidence"),
     "filter_stats": File("filter_stats.json", "counts per drop reason, categories before and after"),
@@ -42,6 +49,11 @@ FILES = {
     "finetune_logs": File("finetune_logs", "the trainer's reports (--report-to)", "--report-to is set"),
     "finetune_stats": File("finetune_stats.json", "held-out loss before and after, loss curve, tokens/s"),
     "finetune_config": File("finetune_config.json", "the settings of finetune"),
+    "eval_requests": File("eval_requests.jsonl", "every answer and judge verdict of the eval stage, appended as "
+                          "it arrives (resume)"),
+    "eval": File("eval.jsonl", "every evaluated answer (base, student, teacher) with its scores and verdicts"),
+    "eval_stats": File("eval_stats.json", "scores per model and category, the imitation gap before and after"),
+    "eval_config": File("eval_config.json", "the settings of eval"),
     "export": File("export", "the kept set as OpenAI / ShareGPT / Alpaca files, Parquet, dataset_info.json"),
     "export_config": File("export_config.json", "the settings of the last export"),
     "report": File("report.html", "one self-contained page about the run"),
@@ -54,6 +66,7 @@ STAGES = {
     "collect": "imitate.stages.collect",
     "filter": "imitate.stages.filter",
     "finetune": "imitate.stages.finetune",
+    "eval": "imitate.stages.eval",
     "export": "imitate.stages.export",
     "report": "imitate.stages.report",
 }

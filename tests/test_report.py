@@ -42,7 +42,7 @@ def test_full_report_is_self_contained_and_complete(tmp_path):
     page = write_report(run_dir)
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     images = IMG.findall(page)
-    assert len(images) == 6  # one per figure
+    assert len(images) == 7  # one per figure
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<link" not in page and "@import" not in page
@@ -64,8 +64,8 @@ def test_partial_runs_show_not_run_yet(tmp_path):
     page = write_report(copy_run(tmp_path / "a", "collected.jsonl"))
     assert len(IMG.findall(page)) == 4  # categories, answer length, language mix, teacher usage
     # drop reasons, dropped examples, collect summary, failed requests, fine-tuning (figure and table
-    # miss the same file: one note)
-    assert page.count('class="missing">not run yet') == 5
+    # miss the same file: one note), evaluation (figure and table: one note; its examples: another)
+    assert page.count('class="missing">not run yet') == 7
     assert "needs finetune_stats.json" in page
 
     page = write_report(copy_run(tmp_path / "b", "finetune_stats.json"))

@@ -8,7 +8,6 @@ import pytest
 from conftest import ROOT
 from fault_server import FaultServer
 from seed_teacher import teacher
-from test_finetune import tiny, tokenizer  # noqa: F401  (fixtures)
 from test_questions_stage import seeds_file
 
 from imitate import config as config_mod
@@ -54,6 +53,11 @@ def test_each_stage_writes_exactly_what_it_declares(tmp_path, tiny):  # noqa: F8
     assert main(["finetune", "--run", str(run), "--student", str(tiny), "--max-steps", "1", "--batch-size", "2",
                  "--max-length", "256"]) == 0
     check("finetune", run, before)
+    with FaultServer(answer=teacher()) as srv:   # the teacher judges
+        before = snapshot(run)
+        assert main(["eval", "--run", str(run), "--teacher-url", srv.url, "--teacher-model", "t",
+                     "--max-tokens", "4"]) == 0
+        check("eval", run, before)
     for stage, args in (("export", []), ("report", [])):
         before = snapshot(run)
         assert main([stage, "--run", str(run), *args]) == 0

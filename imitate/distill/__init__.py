@@ -1,5 +1,6 @@
 """White-box knowledge distillation: logit KD (KL on softened logits, multi-teacher ensemble) and
-feature KD (FitNets: MSE between teacher features and a regressor of the student's).
+feature KD (FitNets: MSE between teacher features and a regressor of the student's); gray-box top-k
+KD from the teacher's cached top-k log-probabilities (`topk`: RUN/topk/, no teacher loaded).
 
 `losses` holds pure functions, `features` the layer capture and regressors, `trainer` the TRL
 trainer (imported on demand: it pulls in trl). This module holds what the finetune stage checks
@@ -7,7 +8,7 @@ before anything heavy is imported.
 """
 from imitate.errors import UserError
 
-KD_KINDS = ("logit", "feature")   # what `finetune --kd` takes
+KD_KINDS = ("logit", "feature", "topk")   # what `finetune --kd` takes
 
 
 def check_kd(kd, teachers, temperature: float, weights: dict[str, float]) -> tuple[str, ...]:
@@ -17,7 +18,11 @@ def check_kd(kd, teachers, temperature: float, weights: dict[str, float]) -> tup
     bad = [k for k in kd if k not in KD_KINDS]
     if bad:
         raise UserError(f"--kd takes {', '.join(KD_KINDS)}; got {', '.join(bad)}")
-    if bool(kd) != bool(teachers):
+    if "topk" in kd:
+        if len(kd) > 1 or teachers:
+            raise UserError("--kd topk trains from the cached top-k in RUN/topk/ and loads no teacher: give it "
+                            "alone, without --kd-teacher (or use --kd logit/feature with --kd-teacher)")
+    elif bool(kd) != bool(teachers):
         raise UserError("white-box KD needs both --kd (logit, feature) and --kd-teacher (a model folder "
                         "or 'embedded')")
     if not temperature > 0:

@@ -16,6 +16,11 @@ Training loss: L = lambda_ce * CE + lambda_kl * T^2 * KL(p_T || p_S) + lambda_ms
 - Feature KD: the hidden states at those positions, RMS-normalized, one Linear(d_S, d_T)
   regressor per layer pair, MSE averaged over the pairs. With several teachers, feature KD uses
   the FIRST teacher's features only (one regressor per pair).
+- Top-k KD (`--kd topk`, gray-box): no teacher is loaded; the dataset carries the cached top-k of
+  each trained token (columns kd_ids / kd_logprobs, see imitate.distill.topk) and the loss is
+  `losses.topk_kd` (K+1 outcomes, the rest bucket). The student's logits are built chunk by chunk
+  from its last hidden states, each chunk recomputed in the backward pass (checkpointed), so no
+  fp32 (tokens x vocab) tensor exists for the whole batch; CE comes from the same chunks.
 - Evaluation returns plain CE (TRL's path, no teacher), so eval_loss compares with plain SFT.
 The teachers run frozen, in eval mode, under no_grad: bf16 on a GPU, fp32 on a CPU. The regressors
 are a submodule `kd_regressors` of the trained model (so the optimizer, DDP and LoRA see them:
@@ -24,6 +29,7 @@ the model or adapter weights.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -33,7 +39,7 @@ from imitate.distill import check_kd
 from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regressors, load_regressors,
                                       pair_key, parse_layer_map, rms_normalize, save_regressors,
                                       text_config)
-from imitate.distill.losses import logit_kd, feature_kd
+from imitate.distill.losses import feature_kd, logit_kd, topk_kd
 from imitate.errors import UserError
 
 
@@ -89,6 +95,9 @@ def kd_setup(cfg, model, tokenizer) -> dict:
 
     kd = check_kd(cfg.kd, cfg.kd_teacher, cfg.kd_temperature,
                   {k: getattr(cfg, k) for k in ("lambda_ce", "lambda_kl", "lambda_mse")})
+    if kd == ("topk",):   # gray-box: the teacher's top-k come with the dataset, no teacher is loaded
+        return dict(teachers=[], kd=kd, temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce,
+                    lambda_kl=cfg.lambda_kl, lambda_mse=cfg.lambda_mse)
     teachers = [load_teacher(p) for p in cfg.kd_teacher]
     if "logit" in kd:
         for path in cfg.kd_teacher:
@@ -119,7 +128,7 @@ class KDTrainer(SFTTrainer):
 
     def __init__(self, *args, teachers=(), kd=("logit",), layer_map=(), regressors=None, temperature=2.0,
                  lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0, kl_kind="forward", teacher_weights=None,
-                 **kwargs):
+                 kd_chunk=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.kd = tuple(kd)
         self.kd_teachers = list(teachers)
@@ -127,8 +136,15 @@ class KDTrainer(SFTTrainer):
         self.temperature, self.kl_kind, self.teacher_weights = temperature, kl_kind, teacher_weights
         self.lambda_ce, self.lambda_kl, self.lambda_mse = lambda_ce, lambda_kl, lambda_mse
         self.kd_logs: dict[str, list[float]] = {}   # KD terms since the last log (see `log`)
-        if not self.kd_teachers:
+        self.kd_chunk = kd_chunk
+        if not self.kd_teachers and self.kd != ("topk",):
             raise ValueError("KDTrainer needs at least one teacher")
+        if "topk" in self.kd:
+            if self.kd != ("topk",):
+                raise ValueError("topk KD goes alone (no teacher is loaded for it)")
+            if getattr(self.args, "padding_free", False):
+                raise ValueError("topk KD trains without packing / padding-free rows")
+            self.data_collator = TopkCollator(self.data_collator)
         for t in self.kd_teachers:
             t.to(self.args.device).eval().requires_grad_(False)
         if "feature" in self.kd:
@@ -144,6 +160,8 @@ class KDTrainer(SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training or return_outputs:  # evaluation: plain CE, comparable with SFT
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.kd == ("topk",):
+            return self._topk_loss(model, inputs, num_items_in_batch)
         pairs = self.kd_layer_map if "feature" in self.kd else []
         labels = inputs["labels"]
         per_token = self._token_scale(labels, num_items_in_batch, labels.device)
@@ -172,6 +190,35 @@ class KDTrainer(SFTTrainer):
         for k, v in logs.items():
             self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item())
         return loss
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if "topk" in self.kd and self._signature_columns is not None:
+            self._signature_columns = [*self._signature_columns, *TOPK_COLUMNS]
+
+    def _topk_loss(self, model, inputs, num_items_in_batch):
+        """CE + lambda_kl * topk_kd, both summed over the CE's positions and scaled by `_token_scale`;
+        the logits are built per chunk of positions (checkpointed), never for the whole batch."""
+        kd_ids, kd_lp = inputs.pop("kd_ids"), inputs.pop("kd_logprobs")   # (B, T, K)
+        labels = inputs["labels"]
+        per_token = self._token_scale(labels, num_items_in_batch, labels.device)
+        fwd = {k: v for k, v in inputs.items() if k != "labels"}
+        out = model(**fwd, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+        mask = labels[:, 1:] != -100
+        h = out.hidden_states[-1][:, :-1][mask]                  # (N, d): the positions the CE counts
+        tgt, ids, lps = labels[:, 1:][mask], kd_ids[:, 1:][mask], kd_lp[:, 1:][mask]
+        head = self.accelerator.unwrap_model(model).get_output_embeddings()
+        chunk = self.kd_chunk or max(1, 2 ** 26 // head.weight.shape[0])   # ~256 MB of fp32 logits a chunk
+        ce = kl = h.sum() * 0.0
+        for a in range(0, h.shape[0], chunk):
+            part = torch.utils.checkpoint.checkpoint(_topk_chunk, head, h[a:a + chunk], tgt[a:a + chunk],
+                                                     ids[a:a + chunk], lps[a:a + chunk], self.temperature,
+                                                     use_reentrant=False)
+            ce, kl = ce + part[0], kl + part[1]
+        ce, kl = ce * per_token, kl * per_token
+        for k, v in {"kd_ce": ce.detach(), "kd_kl": kl.detach()}.items():
+            self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item())
+        return self.lambda_ce * ce + self.lambda_kl * kl
 
     def _token_scale(self, labels, num_items_in_batch, device):
         """1 / the token count the CE divides by, so that a KD term summed over tokens weighs each
@@ -229,3 +276,40 @@ class KDTrainer(SFTTrainer):
         if self.regressors is not None and path.exists():
             regs, _ = load_regressors(path)
             self.regressors.load_state_dict(regs.state_dict())
+
+
+TOPK_COLUMNS = ("kd_ids", "kd_logprobs")
+
+
+def _topk_chunk(head, h, tgt, ids, lps, temperature):
+    """(summed NLL, summed top-k KL) of one chunk of positions; positions without a top-k (ids all
+    -1) count for the CE only."""
+    logits = head(h).float()
+    logp = torch.log_softmax(logits, dim=-1)
+    nll = -logp.gather(-1, tgt[:, None]).sum()
+    has = (ids >= 0).any(-1)
+    kl = topk_kd(logits[has], ids[has], lps[has], temperature, reduction="sum")
+    return torch.stack([nll, kl])
+
+
+class TopkCollator:
+    """TRL's collator on input_ids/labels, plus the top-k columns: each row's flat (T*k) lists (cut to
+    --max-length tokens already, as TRL cuts input_ids) padded like the labels, as (B, T, k) tensors."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, examples):
+        batch = self.inner([{k: v for k, v in e.items() if k not in TOPK_COLUMNS} for e in examples])
+        if "kd_ids" not in examples[0]:   # the held-out set: plain CE
+            return batch
+        width = batch["input_ids"].shape[1]
+        k = len(examples[0]["kd_ids"]) // max(1, len(examples[0]["input_ids"]))
+        ids = torch.full((len(examples), width, k), -1, dtype=torch.long)
+        lps = torch.full((len(examples), width, k), -math.inf, dtype=torch.float32)
+        for r, e in enumerate(examples):
+            n = min(len(e["input_ids"]), width)
+            ids[r, :n] = torch.as_tensor(e["kd_ids"][:n * k], dtype=torch.long).view(n, k)
+            lps[r, :n] = torch.as_tensor(e["kd_logprobs"][:n * k], dtype=torch.float32).view(n, k)
+        batch["kd_ids"], batch["kd_logprobs"] = ids, lps
+        return batch

@@ -190,5 +190,27 @@ def fig_loss_curve(run: RunData) -> Figure:
     return fig
 
 
+def fig_eval(run: RunData) -> Figure:
+    """Reference accuracy and filter pass rate per category: base, student and teacher side by side."""
+    run.need("eval_stats")
+    scores = run.eval_stats["scores"]
+    models = [m for m in ("base", "student", "teacher") if m in scores]
+    cats = sorted({c for m in models for c in scores[m]["categories"]}, reverse=True)
+    fig = Figure(figsize=(9, 1.5 + 0.6 * len(cats)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    y, h = np.arange(len(cats)), 0.8 / max(1, len(models))
+    for ax, key, title in zip(axes, ("reference_accuracy", "filter_pass"), ("Reference accuracy", "Filter pass rate")):
+        for j, m in enumerate(models):
+            values = [scores[m]["categories"].get(c, {}).get(key) for c in cats]
+            ax.barh(y + (j - (len(models) - 1) / 2) * h, [np.nan if v is None else v for v in values],
+                    height=h, label=m)
+        ax.set_xlim(0, 1)
+        ax.set_title(title)
+    axes[0].set_yticks(y, cats)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    fig.suptitle("Before (base) and after (student) training, and the teacher")
+    return fig
+
+
 FIGURES = [fig_categories, fig_drop_reasons, fig_answer_length, fig_language_mix, fig_teacher_usage,
-           fig_loss_curve]
+           fig_loss_curve, fig_eval]

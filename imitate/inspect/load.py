@@ -48,6 +48,8 @@ class RunData:
     collect_stats: dict | None = None
     filter_stats: dict | None = None
     finetune_stats: dict | None = None
+    eval: pd.DataFrame | None = None
+    eval_stats: dict | None = None
     files: list[str] = field(default_factory=list)
 
     def need(self, *names: str) -> None:

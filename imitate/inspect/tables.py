@@ -16,6 +16,7 @@ COLLECT_KEYS = ["requests_total", "sent", "succeeded", "failed", "retries", "ski
 FINETUNE_KEYS = ["student", "train_records", "eval_records", "eval_loss_before", "eval_loss_after",
                  "eval_ppl_before", "eval_ppl_after", "train_runtime_s", "train_tokens", "tokens_per_s",
                  "max_steps", "steps", "kd"]
+EVAL_SCORES = ["answers", "reference_accuracy", "filter_pass", "judge_margin", "mean_words", "language_match"]
 
 
 def shorten(text, width: int = 300) -> str:
@@ -104,4 +105,41 @@ def finetune_summary(run: RunData) -> pd.DataFrame:
     return _summary(run.finetune_stats, FINETUNE_KEYS)
 
 
-TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, finetune_summary]
+def eval_table(run: RunData) -> pd.DataFrame:
+    """Per category (all first) and score: base (before training), student (after) and teacher side by
+    side, and the imitation gap (teacher - model) before and after, from eval_stats.json."""
+    run.need("eval_stats")
+    st = run.eval_stats
+    cols = {m: st["scores"][m] for m in ("base", "student", "teacher") if m in st["scores"]}
+    cols.update({f"gap {w}": st["gap"][w] for w in ("before", "after") if w in st["gap"]})
+    cats = sorted({c for s in cols.values() for c in s["categories"]})
+    rows = []
+    for cat in ["all", *cats]:
+        for score in EVAL_SCORES:
+            values = {name: (s["all"] if cat == "all" else s["categories"].get(cat, {})).get(score)
+                      for name, s in cols.items()}
+            if any(v is not None for v in values.values()):
+                rows.append({"category": cat, "score": score, **values})
+    return pd.DataFrame(rows)
+
+
+def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
+    """Up to `n` questions where the student and the teacher disagree: one right and one wrong by the
+    reference first, then those where the judge preferred one of them."""
+    run.need("eval")
+    df = run.eval
+    pair = df[df["model"] == "student"].merge(df[df["model"] == "teacher"], on="seed_id", suffixes=("", "_t"))
+    by_ref = pair["correct"].notna() & pair["correct_t"].notna() & (pair["correct"] != pair["correct_t"])
+    by_judge = pair["judge"].isin(["win", "loss"]) if "judge" in pair else False
+    picked = pd.concat([pair[by_ref], pair[by_judge & ~by_ref]]).head(n)
+    return pd.DataFrame({
+        "category": picked["category"], "question": [shorten(q, width) for q in picked["question"]],
+        "reference": picked["reference"] if "reference" in picked else None,
+        "student": [shorten(a, width) for a in picked["answer"]],
+        "student_correct": picked["correct"], "teacher": [shorten(a, width) for a in picked["answer_t"]],
+        "teacher_correct": picked["correct_t"],
+        "judge": picked["judge"] if "judge" in picked else None}).reset_index(drop=True)
+
+
+TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, finetune_summary,
+          eval_table, eval_examples]

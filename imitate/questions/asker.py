@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
+
 from imitate.progress import Progress
 from imitate.records import Appender, load_by_id, utc_now
 from imitate.rundir import RunDir
@@ -21,9 +23,9 @@ class Asker:
     """Ask the teacher through collect's client, runner and budget; remember every answer."""
 
     def __init__(self, run_dir: RunDir, remote: Teacher | None, *, concurrency: int, max_total_tokens: int | None,
-                 policy: RetryPolicy):
+                 policy: RetryPolicy, path: Path | None = None):
         self.run_dir = run_dir
-        self.path = run_dir.questions_requests
+        self.path = path or run_dir.questions_requests   # the eval stage keeps its own file
         self.cache = {k: r for k, r in load_by_id(self.path).items() if isinstance(r.get("content"), str)}
         self.remote = remote
         self.teacher = remote or Teacher(model="embedded", name=EMBEDDED_NAME)   # key label only

@@ -4,20 +4,22 @@ Seeds (JSONL, CSV, Parquet, a folder of them, or a Hugging Face dataset) -> Orca
 messages (prompts/system_prompts.yaml, chosen per seed by a seeded rule) -> an OpenAI-compatible
 teacher -> DIR/collected.jsonl, one record per answer.
 
-Without --teacher-url, the embedded teacher (SmolLM2-135M-Instruct under `transformers serve
---continuous-batching`) is started on loopback and stopped at the end. Point at another teacher
+Without --teacher-url, the embedded teacher (SmolLM2-135M-Instruct under our batching server,
+imitate/teacher/engine.py) is started on loopback and stopped at the end. Point at another teacher
 with --teacher-url URL --teacher-model NAME (key from OPENAI_API_KEY), or list several teachers
 in a --config file:  teachers: [{model: NAME, base_url: URL, api_key_env: VAR}, ...]
 
 Re-running the same command sends only what is missing: each request has a key hashed from its
 teacher, messages, parameters and sample index, and answers are appended as they arrive.
+With --batch the same requests go through the teacher's Batch API instead (half the price, answers
+within 24 h; re-running re-attaches to the batches it made), or, with --batch-file-only and
+--batch-import, through `vllm run-batch` on your own GPUs: imitate/stages/collect_batch.py.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from imitate import config as config_mod
 from imitate.config import opt
@@ -35,8 +37,9 @@ from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer,
 
 
 
-READS = ("questions", "collected")
-WRITES = ("collected", "failed", "collect_stats", "collect_config", "teacher_log")
+READS = ("questions", "collected", "failed", "batches", "batch_input", "batch_output")
+WRITES = ("collected", "failed", "collect_stats", "collect_config", "teacher_log", "batches", "batch_input",
+          "batch_output", "topk")
 
 @dataclass
 class Config:
@@ -68,18 +71,40 @@ class Config:
     timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
                                 "unset: 120 for a remote teacher, 900 for the embedded one on CPU")
     max_attempts: int = opt(6, "attempts per request, the first included")
+    logprobs: int | None = opt(None, "also ask for the top K (1-20) token log-probs of each answer token; stored "
+                               "in RUN/topk/ for finetune --kd topk (gray-box KD)")
+    batch: bool = opt(False, "send through the teacher's Batch API (half the price, answers within 24 h); the "
+                      "same command again re-attaches to the batches recorded in RUN/batches.json")
+    batch_size: int = opt(50_000, "most requests in one batch (OpenAI: 50,000)")
+    batch_bytes: int = opt(200_000_000, "most bytes in one batch input file (OpenAI: 200 MB)")
+    poll: float = opt(30.0, "seconds between polls of the batches; doubled while nothing moves, up to 20 x --poll")
+    detach: bool = opt(False, "with --batch: submit, record the batches and exit; run again without it to join")
+    batch_status: bool = opt(False, "print where each batch in RUN/batches.json stands; send nothing")
+    batch_file_only: bool = opt(False, "write the batch input files into RUN/batch_input/ and stop (for `vllm "
+                                "run-batch` on your own GPUs)")
+    batch_import: str | None = opt(None, "join a batch output file made elsewhere (`vllm run-batch -o OUT.jsonl`) "
+                                   "into collected.jsonl and failed.jsonl")
     teachers: list | None = None   # config file only: [{model, base_url, name, api_key_env}, ...]
 
     def __post_init__(self):
-        for name in ("concurrency", "samples", "prompts_per_seed", "max_tokens", "max_attempts"):
+        for name in ("concurrency", "samples", "prompts_per_seed", "max_tokens", "max_attempts", "batch_size",
+                     "batch_bytes"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.limit is not None and self.limit < 1:
             raise UserError("--limit must be at least 1")
         if self.max_total_tokens is not None and self.max_total_tokens < 1:
             raise UserError("--max-total-tokens must be at least 1")
+        if self.logprobs is not None and not 1 <= self.logprobs <= 20:
+            raise UserError("--logprobs must be between 1 and 20 (the top_logprobs OpenAI accepts)")
+        if self.logprobs and self.batched:
+            raise UserError("--logprobs is not supported with --batch yet")
         if self.timeout is not None and self.timeout <= 0:
             raise UserError("--timeout must be positive")
+        if self.poll <= 0:
+            raise UserError("--poll must be positive")
+        if sum(map(bool, (self.detach, self.batch_status, self.batch_file_only, self.batch_import))) > 1:
+            raise UserError("give at most one of --detach, --batch-status, --batch-file-only, --batch-import")
         if not 0 <= self.temperature <= 2:
             raise UserError("--temperature must be between 0 and 2")
         if self.teacher_url and not self.teacher_model:
@@ -90,6 +115,11 @@ class Config:
             if not isinstance(self.teachers, list) or not self.teachers or not all(
                     isinstance(t, dict) and t.get("model") for t in self.teachers):
                 raise UserError("`teachers` must be a list of mappings, each with a `model`")
+
+    @property
+    def batched(self) -> bool:
+        """Through a Batch API, or its files: --batch or any of the flags that imply it."""
+        return bool(self.batch or self.detach or self.batch_status or self.batch_file_only or self.batch_import)
 
 
 def teacher_list(cfg: Config) -> list[Teacher] | None:
@@ -143,6 +173,11 @@ def to_record(req: Request, ans) -> dict:
     return rec
 
 
+def to_failure(req: Request, error: str, attempts: int) -> dict:
+    return {"id": req.key, "seed_id": req.meta["seed"]["id"], "teacher": req.teacher.label,
+            "messages": req.messages, "sample": req.sample, "error": error, "attempts": attempts}
+
+
 def seeds_path(cfg: Config) -> str:
     """--seeds, else the questions stage's output in this run folder, else the shipped seeds."""
     if cfg.seeds:
@@ -160,12 +195,18 @@ def run(cfg: Config) -> int:
                        reference_field=cfg.reference_field, split=cfg.split, format=cfg.format)
     seeds = seeds[: cfg.limit] if cfg.limit else seeds
     remote = teacher_list(cfg)
+    if cfg.batched:
+        from imitate.stages.collect_batch import run_batch   # imports this module
+        return run_batch(cfg, seeds, remote)
     placeholder = [Teacher(model="embedded", name=EMBEDDED_NAME)]
     requests = plan(cfg, seeds, remote or placeholder)
     if cfg.dry_run:
         return dry_run(requests)
     run_dir = RunDir(cfg.run)
     done = load_by_id(run_dir.collected)
+    if run_dir.topk.exists():   # top-k staged by a killed run: keep those whose record exists
+        from imitate.distill.topk import compact
+        compact(run_dir.topk, set(done))
     todo = [r for r in requests if r.key not in done]
     print(f"{len(seeds)} seeds -> {len(requests)} requests; {len(requests) - len(todo)} already "
           f"answered in {run_dir.collected}, {len(todo)} to send")
@@ -192,21 +233,26 @@ def run(cfg: Config) -> int:
 async def _collect(cfg: Config, run_dir: RunDir, todo: list[Request], skipped: int) -> int:
     timeout = request_timeout(cfg.timeout, todo[0].teacher.label == EMBEDDED_NAME)
     policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=timeout)
-    clients = {t.label: Client(t, policy) for t in {r.teacher.label: r.teacher for r in todo}.values()}
+    extra = {"logprobs": True, "top_logprobs": cfg.logprobs} if cfg.logprobs else {}
+    clients = {t.label: Client(t, policy, extra=extra) for t in {r.teacher.label: r.teacher for r in todo}.values()}
     progress = Progress(len(todo), "collect")
     t0 = time.time()
     try:
         with Appender(run_dir.collected) as out:
-            res = await send_all(todo, clients, out, to_record, cfg.concurrency,
+            if cfg.logprobs:   # each answer's top-k is staged in RUN/topk/ before its record is appended
+                from imitate.distill.topk import staged
+                out, record = staged(out, run_dir, cfg.logprobs, todo, to_record)
+            res = await send_all(todo, clients, out, record if cfg.logprobs else to_record, cfg.concurrency,
                                  Budget(cfg.max_total_tokens), progress)
     finally:
+        if cfg.logprobs:
+            from imitate.distill.topk import finish_staging
+            finish_staging(out, run_dir)
         progress.close()
         for c in clients.values():
             await c.close()
     wall = time.time() - t0
-    failed = [{"id": r.key, "seed_id": r.meta["seed"]["id"], "teacher": r.teacher.label,
-               "messages": r.messages, "sample": r.sample, "error": err, "attempts": n}
-              for r, err, n in res.failed]
+    failed = [to_failure(r, err, n) for r, err, n in res.failed]
     write_jsonl(run_dir.failed, failed)
     stats = {"requests_total": len(todo) + skipped, "sent": res.succeeded + len(res.failed),
              "succeeded": res.succeeded, "retries": res.retries, "failed": len(res.failed),

@@ -29,7 +29,7 @@ from imitate.records import read_conversations, write_json
 from imitate.rundir import DEFAULT, RunDir
 from imitate.train.data import check_tokenizer, encode_all, set_system, split
 
-READS = ("kept",)
+READS = ("kept", "topk")
 WRITES = ("student", "finetune_logs", "finetune_stats", "finetune_config")
 REPORT_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
 
@@ -46,7 +46,8 @@ class Config:
     max_steps: int = opt(-1, "optimizer steps; -1: train for --epochs")
     epochs: float = opt(3.0, "passes over the training records (when --max-steps is -1)")
     learning_rate: float = opt(2e-4, "peak learning rate (linear decay)")
-    batch_size: int = opt(8, "records per device per step")
+    batch_size: int = opt(8, "records per device per step (on CPU: one record per forward pass, gradients "
+                          "accumulated over the step; 8 records of 1024 tokens at once pass 24 GB in fp32)")
     grad_accum: int = opt(1, "micro-batches accumulated per optimizer step")
     max_length: int = opt(1024, "tokens per record (longer ones are cut); the row length when packing")
     lora_r: int = opt(16, "LoRA rank")
@@ -67,7 +68,8 @@ class Config:
     kd_teacher: list[str] = opt(None, "white-box KD: teacher model folders or hub ids whose weights are loaded "
                                 "next to the student ('embedded': the embedded model)", factory=list,
                                 old=("teacher_model",))
-    kd: list[str] = opt(None, "white-box KD losses: logit, feature", factory=list)
+    kd: list[str] = opt(None, "KD losses: logit, feature (white-box, with --kd-teacher); topk (gray-box, from "
+                        "RUN/topk/, no teacher loaded)", factory=list)
     layer_map: str = opt("", "KD feature layers as 'student:teacher,...' ('': middle layers, proportional)")
     kd_temperature: float = opt(2.0, "KD softmax temperature", old=("temperature",))
     lambda_ce: float = opt(1.0, "KD weight of the cross-entropy on the teacher's answers")
@@ -140,7 +142,9 @@ def device_choices(cfg: Config) -> dict:
     # the mask costs memory quadratic in the flattened batch, see shared/facts.md).
     attn = "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") else "sdpa"
     liger = bool(cuda and importlib.util.find_spec("liger_kernel"))
-    return {"cuda": cuda, "bf16": bf16, "packing": packing, "attn": attn, "liger": liger}
+    # On CPU a batch buys no speed (no padding is faster still) and its activations scale with it.
+    micro_batch = cfg.batch_size if cuda else 1
+    return {"cuda": cuda, "bf16": bf16, "packing": packing, "attn": attn, "liger": liger, "micro_batch": micro_batch}
 
 
 def load_model(path: str, dev: dict):
@@ -169,8 +173,9 @@ def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
     steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(cfg.epochs * math.ceil(n_train / per_step))
     return SFTConfig(
         output_dir=logs_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.epochs,
-        learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate, per_device_train_batch_size=dev["micro_batch"],
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum * cfg.batch_size // dev["micro_batch"],
         max_length=cfg.max_length, packing=dev["packing"], packing_strategy="bfd",
         padding_free=dev["packing"], bf16=dev["bf16"], fp16=False,
         activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
@@ -195,6 +200,9 @@ def build_trainer(cfg: Config):
     train_ds = encode_all(tokenizer, train_recs, path, cfg.max_length)
     eval_ds = encode_all(tokenizer, eval_recs, path, cfg.max_length)
     dev = device_choices(cfg)
+    if "topk" in cfg.kd:   # gray-box KD: the cached top-k ride along with the training rows
+        from imitate.distill.topk import with_topk
+        train_ds, dev = with_topk(cfg, tokenizer, train_recs, train_ds, dev)
     transformers.set_seed(cfg.rng_seed)  # the LoRA init happens inside the trainer's constructor
     model = load_model(student_path, dev)
     # One set of keyword arguments for both trainers, so SFT and KD train the same way.
@@ -208,7 +216,8 @@ def build_trainer(cfg: Config):
     else:
         trainer = SFTTrainer(**kwargs)
     info = {"input": str(path), "student": student_name, "student_path": student_path,
-            "train_records": len(train_recs), "eval_records": len(eval_recs), "device": dev}
+            "train_records": len(train_recs), "eval_records": len(eval_recs), "device": dev,
+            "eval_ids": [r["id"] for r in eval_recs]}
     return trainer, info
 
 
@@ -254,6 +263,16 @@ def merge_adapter(adapter_dir: Path, base_path: str) -> None:
     AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(adapter_dir / "merged")
 
 
+def peak_memory() -> dict:
+    """This process's peak resident memory, and on a GPU the most CUDA memory torch allocated, in MB."""
+    import resource
+
+    import torch
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KB on Linux
+    cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return {"peak_rss_mb": round(rss), "peak_cuda_mb": round(cuda) if cuda is not None else None}
+
+
 def run(cfg: Config) -> int:
     trainer, info = build_trainer(cfg)
     main = trainer.is_world_process_zero()
@@ -261,7 +280,8 @@ def run(cfg: Config) -> int:
         dev = info["device"]
         print(f"finetune: {info['student']} on {info['train_records']} records, {info['eval_records']} held out; "
               f"{'cuda' if dev['cuda'] else 'cpu'}, {'bf16' if dev['bf16'] else 'fp32'}, "
-              f"packing {'on' if dev['packing'] else 'off'}, attention {dev['attn']}", file=sys.stderr)
+              f"packing {'on' if dev['packing'] else 'off'}, attention {dev['attn']}, "
+              f"{dev['micro_batch']} record(s) per forward pass", file=sys.stderr)
     before = _loss_ppl(trainer.evaluate())
     result = trainer.train()
     after = _loss_ppl(trainer.evaluate())
@@ -275,12 +295,12 @@ def run(cfg: Config) -> int:
              "eval_ppl_before": before[1], "eval_ppl_after": after[1], "train_runtime_s": runtime,
              "train_tokens": tokens, "tokens_per_s": tokens / runtime if runtime else None,
              "max_steps": trainer.state.max_steps, "steps": trainer.state.global_step,
-             "output": str(out), "kd": list(cfg.kd), "device": info["device"],
-             "log_history": trainer.state.log_history}
+             "output": str(out), "kd": list(cfg.kd), "device": info["device"], "eval_ids": info["eval_ids"],
+             **peak_memory(), "log_history": trainer.state.log_history}
     write_json(RunDir(cfg.run).finetune_config, config_mod.to_dict(cfg))
     write_json(RunDir(cfg.run).finetune_stats, stats)
     print(f"finetune: held-out loss {before[0]:.4f} -> {after[0]:.4f} (perplexity {before[1]:.2f} -> "
           f"{after[1]:.2f}) on {info['eval_records']} records; {trainer.state.global_step} steps, "
-          f"{stats['tokens_per_s'] or 0:.0f} tokens/s; adapter in {out}")
+          f"{stats['tokens_per_s'] or 0:.0f} tokens/s, peak RSS {stats['peak_rss_mb']} MB; adapter in {out}")
     return 0
 

@@ -21,7 +21,8 @@ from imitate.errors import UserError
 from imitate.records import atomic_open, write_json
 from imitate.rundir import DEFAULT, RunDir
 
-READS = ("collected", "failed", "kept", "dropped", "collect_stats", "filter_stats", "finetune_stats")
+READS = ("collected", "failed", "kept", "dropped", "collect_stats", "filter_stats", "finetune_stats", "eval",
+         "eval_stats")
 WRITES = ("report", "report_config")
 
 STYLE = """
@@ -42,7 +43,8 @@ td { max-width: 28em; overflow-wrap: anywhere; }
 class Config:
     run: Path = opt(Path(DEFAULT), "run folder to report on (holds collected.jsonl, kept.jsonl, ...)")
     out: Path | None = opt(None, "where to write the page; unset: RUN/report.html")
-    examples: int = opt(3, "dropped examples shown per drop reason")
+    examples: int = opt(3, "dropped examples shown per drop reason, and eval examples where student and "
+                        "teacher disagree")
 
     def __post_init__(self):
         self.run = Path(self.run)
@@ -62,7 +64,11 @@ def _sections(examples: int):
     def dropped(run):
         return insp.dropped_examples(run, per_reason=examples)
 
+    def disagreements(run):
+        return insp.eval_examples(run, n=examples)
+
     dropped.__name__ = "dropped_examples"
+    disagreements.__name__ = "eval_examples"
     return [
         ("Records per category", "collect, filter", [insp.fig_categories, insp.category_counts]),
         ("Drop reasons", "filter", [insp.fig_drop_reasons]),
@@ -72,6 +78,8 @@ def _sections(examples: int):
         ("Teacher usage and throughput", "collect",
          [insp.fig_teacher_usage, insp.collect_summary, insp.teacher_table, insp.failed_table]),
         ("Fine-tuning", "finetune", [insp.fig_loss_curve, insp.finetune_summary]),
+        ("Evaluation: before and after training, and the teacher", "eval",
+         [insp.fig_eval, insp.eval_table, disagreements]),
     ]
 
 

@@ -56,6 +56,7 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     attempts: int
+    logprobs: list | None = None   # choices[0].logprobs.content when asked for (and given)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Client:
     teacher: Teacher
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_retry: object = None     # callable(delay_s, error_text) for progress counters
+    extra: dict = field(default_factory=dict)   # sent with every request, not part of its key (logprobs)
 
     def __post_init__(self):
         # The key stays in the environment; vLLM/SGLang/transformers serve accept any string.
@@ -128,7 +130,7 @@ class Client:
 
     async def _once(self, messages: list[dict], params: dict) -> Answer:
         resp = await self._api.chat.completions.create(model=self.teacher.model,
-                                                       messages=messages, **params)
+                                                       messages=messages, **params, **self.extra)
         if isinstance(resp, str) or not getattr(resp, "choices", None):
             raise ValueError("malformed answer: no choices")
         choice = resp.choices[0]
@@ -138,7 +140,8 @@ class Client:
         usage = resp.usage
         return Answer(content, choice.finish_reason,
                       getattr(usage, "prompt_tokens", 0) or 0,
-                      getattr(usage, "completion_tokens", 0) or 0, 0)
+                      getattr(usage, "completion_tokens", 0) or 0, 0,
+                      getattr(getattr(choice, "logprobs", None), "content", None))
 
     async def chat(self, messages: list[dict], params: dict) -> Answer:
         """One chat completion with retries. Raises RequestFailed or AbortRun."""

@@ -1,0 +1,251 @@
+"""The eval stage: every score on known answers, the judge in both orders, held-out questions from
+finetune, resume after kill -9, bad run folders (fast: tiny random LLaMAs and stub answers); the
+embedded model end to end (slow)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import kill_9_after, run_cli
+from fault_server import FaultServer
+
+from imitate.cli import main
+from imitate.records import Appender, read_jsonl
+from imitate.rundir import RunDir
+from imitate.stages import eval as ev
+
+SEEDS = [  # id, category, question, reference
+    ("q1", "math", "What is 2 plus 3?", "5"),
+    ("q2", "math", "What is 4 times 5?", "20"),
+    ("q3", "math", "What is 10 minus 3?", "7"),
+    ("q4", "writing", "Write two sentences about the sea.", None),
+    ("q5", "writing", "바다에 대해 두 문장으로 써 주세요.", None),
+]
+SEA_EN = "The sea is wide and deep, and its waves never rest. Ships cross it carrying people and goods."
+SEA_KO = "바다는 넓고 깊으며 파도는 쉬지 않습니다. 배들은 사람과 물건을 싣고 바다를 건넙니다."
+ANSWERS = {  # model -> question id -> answer
+    "teacher": {"q1": "2 plus 3 is 5. The answer is 5.", "q2": "4 times 5 is 21. The answer is 21.",
+                "q3": "10 minus 3 is 7. The answer is 7.", "q4": SEA_EN, "q5": SEA_KO},
+    "student": {"q1": "2 plus 3 is 5. The answer is 5.", "q2": "4 times 5 is 20. The answer is 20.",
+                "q3": "10 minus 3 is 6. The answer is 6.", "q4": SEA_EN, "q5": SEA_EN},
+    "base": {"q1": "The answer is 6.", "q2": "The answer is 9.", "q3": "The answer is 1.",
+             "q4": "I'm sorry, but I can't help with that request.", "q5": SEA_KO},
+}
+JUDGE = "Please act as an impartial judge"
+
+
+def write_seeds(path, seeds=SEEDS):
+    with open(path, "w") as f:
+        for sid, cat, q, ref in seeds:
+            f.write(json.dumps({"id": sid, "category": cat, "question": q,
+                                **({"reference": ref} if ref else {})}, ensure_ascii=False) + "\n")
+    return path
+
+
+def fair_judge(body: dict) -> str:
+    """Prefers the answer holding the reference; a tie when both or neither do."""
+    text = body["messages"][-1]["content"]
+    refs = {q: ref for _, _, q, ref in SEEDS if ref}
+    ref = next((r for q, r in refs.items() if q in text), None)
+    a = text.split("[The Start of Assistant A's Answer]")[1].split("[The End")[0]
+    b = text.split("[The Start of Assistant B's Answer]")[1].split("[The End")[0]
+    good_a, good_b = (ref is not None and f"is {ref}." in x for x in (a, b))
+    return "Both are fine. [[C]]" if good_a == good_b else ("[[A]]" if good_a else "[[B]]")
+
+
+def teacher_and_judge(judge=fair_judge):
+    """Answers teacher requests from ANSWERS['teacher'] and judge requests with `judge`."""
+    def answer(body):
+        if body["messages"][0]["content"].startswith(JUDGE):
+            return judge(body)
+        question = body["messages"][-1]["content"]
+        return next(ANSWERS["teacher"][sid] for sid, _, q, _ in SEEDS if q == question)
+    return answer
+
+
+@pytest.fixture
+def run_dir(tmp_path, tiny):  # noqa: F811
+    """A run folder whose finetune trained `tiny` (config only: the stub answers need no weights)."""
+    run = tmp_path / "run"
+    (run / "student").mkdir(parents=True)
+    (run / "finetune_config.json").write_text(json.dumps({"student": str(tiny), "student_system": "Be brief."}))
+    return run
+
+
+def stub(run, seeds, models=("base", "student")):
+    """Put ANSWERS of the local models into eval_requests.jsonl, as if generated before."""
+    cfg = ev.Config(run=str(run), eval_seeds=str(seeds))
+    trained = json.loads((run / "finetune_config.json").read_text())
+    local = ev.local_models(cfg, RunDir(run), trained)
+    params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
+    with Appender(run / "eval_requests.jsonl") as out:
+        for q in ev.new_questions(cfg):
+            for m in models:
+                chat = ev.student_chat(q, trained["student_system"])
+                out.write({"id": ev.request_key(local[m]["label"], chat, params), "kind": m,
+                           "messages": chat, "content": ANSWERS[m][q["id"]], "finish_reason": "stop"})
+
+
+def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    stub(run_dir, seeds)
+    with FaultServer(answer=teacher_and_judge()) as srv:
+        assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(seeds), "--teacher-url", srv.url,
+                     "--teacher-model", "t"]) == 0
+    assert srv.count() == 5 + 2 * 2 * 5   # the teacher's 5 answers; 2 models x 5 questions x 2 orders
+    st = json.loads((run_dir / "eval_stats.json").read_text())
+    got = {m: st["scores"][m]["all"] for m in ("base", "student", "teacher")}
+    assert [got[m]["reference_accuracy"] for m in ("base", "student", "teacher")] == [0.0, 0.6667, 0.6667]
+    assert got["student"]["judge"] == {"win": 1, "tie": 3, "loss": 1}   # q2 won, q3 lost
+    assert got["base"]["judge"] == {"win": 0, "tie": 3, "loss": 2}
+    assert got["student"]["judge_margin"] == 0.0 and got["base"]["judge_margin"] == -0.4
+    assert got["teacher"]["judge"] is None
+    assert got["student"]["language_match"] == 0.8   # q5 answered in English
+    assert got["base"]["drop_reasons"] == {"hallucination:wrong_answer": 3, "refusal:refusal": 1}
+    assert got["student"]["drop_reasons"] == {"hallucination:wrong_answer": 1, "language:mismatch": 1}
+    assert got["teacher"]["drop_reasons"] == {"hallucination:wrong_answer": 1}
+    assert [got[m]["filter_pass"] for m in ("base", "student", "teacher")] == [0.2, 0.6, 0.8]
+    assert got["student"]["mean_words"] == pytest.approx(sum(len(a.split()) for a in ANSWERS["student"].values()) / 5,
+                                                          abs=0.05)
+    assert st["gap"]["before"]["all"]["reference_accuracy"] == 0.6667
+    assert st["gap"]["after"]["all"]["reference_accuracy"] == 0.0
+    assert st["gap"]["after"]["all"]["filter_pass"] == 0.2 and st["gap"]["before"]["all"]["judge_margin"] == 0.4
+    assert st["scores"]["student"]["categories"]["math"]["reference_accuracy"] == 0.6667
+    assert st["gap"]["after"]["categories"]["writing"]["language_match"] == 0.5
+    recs = read_jsonl(run_dir / "eval.jsonl")
+    assert len(recs) == 15
+    q3 = next(r for r in recs if r["id"] == "student/q3")
+    assert q3["correct"] is False and q3["judge"] == "loss" and q3["verdicts"] == ["B", "A"]
+    assert q3["messages"][0] == {"role": "system", "content": "Be brief."}   # as the student was trained
+    out = capsys.readouterr().out
+    assert "reference_accuracy" in out and "gap after" in out and "1/3/1" in out
+    assert main(["report", "--run", str(run_dir)]) == 0   # before, after and teacher side by side
+    page = (run_dir / "report.html").read_text()
+    assert "Evaluation: before and after training" in page and "10 minus 3 is 6." in page   # a disagreement
+
+
+def test_a_judge_that_always_says_a_gives_ties(run_dir, tmp_path):
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    stub(run_dir, seeds)
+    with FaultServer(answer=teacher_and_judge(lambda body: "[[A]]")) as srv:
+        assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(seeds), "--teacher-url", srv.url,
+                     "--teacher-model", "t", "--models", "student,teacher"]) == 0
+    st = json.loads((run_dir / "eval_stats.json").read_text())
+    assert st["scores"]["student"]["all"]["judge"] == {"win": 0, "tie": 5, "loss": 0}
+    assert "base" not in st["scores"]
+
+
+def test_rerun_asks_and_generates_nothing(run_dir, tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    stub(run_dir, seeds)
+    files = {}
+    for attempt in range(2):
+        with FaultServer(answer=teacher_and_judge()) as srv:
+            assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(seeds), "--teacher-url", srv.url,
+                         "--teacher-model", "t"]) == 0
+        assert srv.count() == (25 if attempt == 0 else 0)
+        now = {n: (run_dir / n).read_text() for n in ("eval_requests.jsonl", "eval.jsonl")}
+        assert files in ({}, now)
+        files = now
+    assert "0 to generate" in capsys.readouterr().err
+
+
+# -- held-out questions from a real finetune, on a tiny student --------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny):  # noqa: F811
+    from test_finetune import write_kept
+    run = tmp_path_factory.mktemp("trained")
+    write_kept(run / "kept.jsonl")
+    assert main(["finetune", "--run", str(run), "--student", str(tiny), "--max-steps", "1", "--batch-size", "4",
+                 "--student-system", "Answer briefly."]) == 0
+    return run
+
+
+def test_held_out_questions_and_the_trained_adapter(trained, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    args = ["eval", "--run", str(run), "--no-judge", "--max-tokens", "6", "--batch-size", "3"]
+    assert main(args) == 0
+    ids = json.loads((run / "finetune_stats.json").read_text())["eval_ids"]
+    kept = {r["id"]: r for r in read_jsonl(run / "kept.jsonl")}
+    recs = read_jsonl(run / "eval.jsonl")
+    assert {r["seed_id"] for r in recs} == set(ids) and len(recs) == 3 * len(ids)
+    for r in recs:
+        assert r["messages"][-2] == kept[r["seed_id"]]["messages"][-2]   # the same question
+        if r["model"] == "teacher":   # the answer it was trained on
+            assert r["messages"] == kept[r["seed_id"]]["messages"]
+        else:
+            assert r["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    answered = read_jsonl(run / "eval_requests.jsonl")
+    assert {r["kind"] for r in answered} == {"base", "student"} and len(answered) <= 2 * len(ids)
+    st = json.loads((run / "eval_stats.json").read_text())
+    assert st["models"]["student"].startswith("student ") and st["generation"]["base"]["generated"] > 0
+    capsys.readouterr()
+    assert main(args) == 0   # a re-run loads no model and generates nothing
+    assert read_jsonl(run / "eval_requests.jsonl") == answered
+    assert capsys.readouterr().err.count("0 to generate") == 2
+
+
+def test_resume_after_kill_9(run_dir, tmp_path):
+    many = [(f"m{i}", "math", f"What is {i} plus {i}?", str(2 * i)) for i in range(30)]
+    seeds = write_seeds(tmp_path / "seeds.jsonl", many)
+    args = ["eval", "--run", run_dir, "--eval-seeds", seeds, "--models", "base", "--batch-size", "1",
+            "--max-tokens", "4"]
+    out = run_dir / "eval_requests.jsonl"
+    kill_9_after(args, out, lines=3)
+    before = out.read_text().splitlines()
+    assert 3 <= len(before) < 30 and not (run_dir / "eval.jsonl").exists()
+    res = run_cli(*args)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(before)} answers on disk, {30 - len(before)} to generate" in res.stderr
+    after = read_jsonl(out)
+    assert out.read_text().splitlines()[:len(before)] == before
+    assert len(after) == len({r["id"] for r in after}) == 30
+    assert len(read_jsonl(run_dir / "eval.jsonl")) == 30
+
+
+# -- bad input: exit 2, nothing written -------------------------------------------------------------
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "run folder not found"),
+    ("file", "not a folder"),
+    ("empty", "no finetune_stats.json: run finetune first"),
+    ("old_stats", "names no held-out record ids"),
+    ("no_student", "no trained student here"),
+    ("models", "--models takes some of base, student, teacher"),
+])
+def test_bad_run_folder_exits_2_and_writes_nothing(tmp_path, capsys, case, message):
+    run = tmp_path / "run"
+    args = []
+    if case == "file":
+        run.write_text("x")
+    elif case != "missing":
+        run.mkdir()
+    if case == "old_stats":
+        (run / "finetune_stats.json").write_text(json.dumps({"eval_records": 4}))
+    if case == "no_student":
+        args = ["--eval-seeds", str(write_seeds(tmp_path / "seeds.jsonl")), "--models", "student"]
+    if case == "models":
+        args = ["--models", "base,teacher,oracle"]
+    before = sorted(p.name for p in run.iterdir()) if run.is_dir() else None
+    assert main(["eval", "--run", str(run), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert (sorted(p.name for p in run.iterdir()) if run.is_dir() else None) == before
+
+
+# -- the embedded model, end to end ----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_embedded_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    seeds = write_seeds(tmp_path / "seeds.jsonl", SEEDS[:2])
+    res = run_cli("eval", "--run", run, "--eval-seeds", seeds, "--models", "base,teacher", "--max-tokens", "48",
+                  timeout=900)
+    assert res.returncode == 0, res.stderr
+    st = json.loads((run / "eval_stats.json").read_text())
+    assert st["scores"]["base"]["all"]["answers"] == st["scores"]["teacher"]["all"]["answers"] == 2
+    assert st["scores"]["base"]["all"]["judge"] is not None and "gap before" in res.stdout
+    assert (run / "teacher_server.log").is_file()
