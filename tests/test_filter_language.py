@@ -58,3 +58,38 @@ def test_detection_is_deterministic_and_script_first():
     first = identify(ambiguous, 20, 3)
     assert first[2] == "langdetect"
     assert all(identify(ambiguous, 20, 3) == first for _ in range(3))
+
+
+@pytest.mark.parametrize("q,a", [
+    ("Who was Albert Einstein?", "Albert Einstein was wikipedia('Albert Einstein')"),
+    ("How many miles did Lynn run?", "Paisley ran 4 miles.\nReggie ran 5 * 4 miles = 20 miles\n"
+                                     "Lynn ran 3 miles less than Reggie = 20 - 3 = 17 miles\nLynn ran 17 miles."),
+    ("How much do the pens cost?", "Six pens cost $2/pen x 6 pens = $12.\nEight pads cost $3/pad x 8 pads = $24.\n"
+                                   "So, 6 pens and 8 pads cost $12 + $24 = $36."),
+    ("Write a function that adds two numbers.", "def add(a, b):\n    return a + b\n\nprint(add(2, 3))"),
+    ("Write a query for the customers in Seoul.", "SELECT * FROM customers WHERE city = 'Seoul';"),
+    ("Name countries of South America.", "- Argentina\n- Bolivia\n- Brasil\n- Chile\n- Colombia\n- Ecuador\n"
+                                         "- Paraguay\n- Peru\n- Uruguay\n- Venezuela"),
+    ("Give synonyms of 'brave'.", "Courageous, fearless, valiant, intrepid, daring, bold, heroic, gallant."),
+    ("Which dishes are typical of Italy?", "Risotto alla Milanese, Spaghetti alla Carbonara, Ossobuco, "
+                                           "Lasagne al Forno, Polenta, Tiramisu"),
+])
+def test_names_numbers_code_and_lists_are_no_evidence_for_a_detector(q, a):
+    assert F.check(rec(q, a)) is None
+
+
+def test_a_detector_needs_more_prose_when_names_and_code_crowd_it():
+    lang, script, how = identify("Reggie ran 5 miles beside Lynn Paisley near Montevideo Harbour Bridge.", 20, 3)
+    assert lang is None and "prose" in how
+    lang, script, how = identify("Kucing itu tidur di atas meja makan sepanjang hari karena cuaca panas sekali.",
+                                 20, 3)
+    assert how == "langdetect" and lang is not None
+    lang, script, how = identify("merah, kuning, hijau, biru, ungu, jingga, hitam, putih, coklat", 20, 3)
+    assert lang is None and "list" in how
+
+
+def test_foreign_prose_with_numbers_is_still_caught():
+    a = ("Die Stadt hat etwa 3,7 Millionen Einwohner und ist seit 1990 die Hauptstadt des Landes, "
+         "weil die Regierung nach der Wiedervereinigung dorthin zog.")
+    drop = F.check(rec("How many people live in Berlin?", a))
+    assert drop is not None and drop.code == "mismatch"

@@ -1,8 +1,9 @@
-"""The embedded teacher: `transformers serve --continuous-batching` on a free loopback port.
+"""The embedded teacher: our batching chat server (imitate/teacher/engine.py) on a free loopback port.
 
 A real OpenAI-compatible server, so collect talks to it through the same client as to any
-remote teacher. Continuous batching matters on CPU too: about 88 generated tokens/s with 8
-concurrent requests against about 15 one at a time (shared/facts.md).
+remote teacher. It gathers concurrent requests into batches for `model.generate`, so it does the
+work of plain batched generate; `transformers serve --continuous-batching`, used before, was slower
+than that on these CPUs (shared/facts.md, benchmarks/embedded_throughput.py).
 """
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ from imitate.errors import UserError
 from imitate.teacher.client import Teacher
 
 EMBEDDED_NAME = f"{embedded.MODEL_NAME} (embedded)"   # what records and request keys carry
-EMBEDDED_HINT = ("teacher: the embedded SmolLM2-135M-Instruct (transformers serve, loopback); "
+EMBEDDED_HINT = ("teacher: the embedded SmolLM2-135M-Instruct (batching server on loopback); "
                  "use --teacher-url URL --teacher-model NAME for another")
-LAUNCH = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())"
 
 
 def request_timeout(setting: float | None, embedded: bool) -> float:
@@ -38,18 +38,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-KV_BLOCKS = 96   # continuous-batching KV cache, in blocks of 256 tokens
-
-
-def serve_command(model: Path, port: int, host: str = "127.0.0.1", kv_blocks: int = KV_BLOCKS) -> list[str]:
-    """`transformers serve` with continuous batching and a KV cache of `kv_blocks` blocks (0: its default)."""
-    cmd = [sys.executable, "-c", LAUNCH, "serve", str(model), "--host", host, "--port", str(port),
-           "--device", "auto", "--log-level", "warning", "--continuous-batching"]
-    # On CPU, continuous batching sizes its KV cache at 60% of the machine's RAM unless told
-    # otherwise: 13 GB RSS here, and slower (42 against 77 tok/s at concurrency 16). 96 blocks of
-    # 256 tokens (~0.6 GB for this model) hold 16 requests of 1.5k tokens, plenty for the embedded
-    # 135M demo teacher on a GPU too (benchmarks/embedded_throughput.py --kv-blocks 0: the default).
-    return cmd + (["--cb-num-blocks", str(kv_blocks)] if kv_blocks else [])
+def serve_command(model: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    return [sys.executable, "-m", "imitate.teacher.engine", str(model), "--host", host, "--port", str(port)]
 
 
 def _die_with_parent(parent: int):
@@ -84,10 +74,8 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path | None, timeout: fl
 class EmbeddedServer:
     """Context manager: start the server, wait for /health, give a Teacher, stop it on exit."""
 
-    def __init__(self, log_path: Path | None = None, port: int | None = None, host: str = "127.0.0.1",
-                 kv_blocks: int = KV_BLOCKS):
+    def __init__(self, log_path: Path | None = None, port: int | None = None, host: str = "127.0.0.1"):
         self.log_path = log_path
-        self.kv_blocks = kv_blocks
         self.port = port or free_port()
         self.host = host
         self.proc: subprocess.Popen | None = None
@@ -98,7 +86,7 @@ class EmbeddedServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = dict(os.environ, HF_HUB_OFFLINE="1")
         env.pop("OPENAI_API_KEY", None)   # the server needs no key; keep it out of its environment
-        self.proc = subprocess.Popen(serve_command(model, self.port, self.host, self.kv_blocks), stdout=log,
+        self.proc = subprocess.Popen(serve_command(model, self.port, self.host), stdout=log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                      preexec_fn=_die_with_parent(os.getpid()))
         if log is not subprocess.DEVNULL:

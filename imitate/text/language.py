@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from imitate.text.words import STOPWORDS, script_counts, strip_code, words
+from imitate.text.words import LETTER_RE, SEP, STOPWORDS, WORD_RE, prose, script_counts, strip_code, words
 
 SCRIPT_LANG = {"hangul": "ko", "kana": "ja", "greek": "el", "arabic": "ar", "hebrew": "he",
                "devanagari": "hi", "thai": "th"}
@@ -29,6 +29,8 @@ LANG_NAMES = {
     "it": r"italian|italiano|italien|이탈리아어", "ru": r"russian|ruso|russe|러시아어",
 }
 NAME_RES = {lang: re.compile(pat, re.I) for lang, pat in LANG_NAMES.items()}
+# Where a list item or a clause ends: langdetect reads sentences, not lists of words or names.
+ITEM_END_RE = re.compile(r"[,;:()\[\]\n•·|/]+|(?<=[.!?])\s")
 
 
 @lru_cache(maxsize=1)
@@ -63,17 +65,24 @@ def _by_stopwords(prose: str, min_hits: int) -> str | None:
 
 
 def identify(text: str, min_letters: int = 3, min_hits: int = 2, detector_min_letters: int = 40,
-             detector_min_prob: float = 0.8) -> tuple[str | None, str | None, str]:
+             detector_min_prob: float = 0.8,
+             detector_min_share: float = 0.5) -> tuple[str | None, str | None, str]:
     """(language or None, script or None, how it was decided).
 
-    The script decides first: Hangul is Korean, kana Japanese, Han without kana Chinese, and so
-    on. Latin-script text is told apart by function words (`min_hits` hits, twice the runner-up);
-    only where that is unsure does langdetect run, on `detector_min_letters`+ letters and with
-    probability `detector_min_prob`+. Fewer than `min_letters` letters (Hangul and Han count 3)
-    are never judged. Code blocks, inline code and URLs are ignored.
+    Only the prose counts (imitate.text.words.prose: code blocks and lines, inline code, URLs,
+    formulas, numbers, identifiers, paths and flags left out). The script decides first: Hangul is
+    Korean, kana Japanese, Han without kana Chinese, and so on. Latin-script text is told apart
+    by function words (`min_hits` hits, twice the runner-up). Only where that is unsure does
+    langdetect run, on the common words (those not starting with a capital: names mislead it,
+    "Paisley ran 4 miles" reads as French), and only when they hold `detector_min_share`+ of the
+    text's letters and detector_min_letters / share letters (40 when all is prose, 80 when half
+    is), and when half the words stand in runs of three or more between commas, colons, brackets
+    or line ends (sentences, not a list of words or names); its guess counts with probability
+    `detector_min_prob`+. Fewer than `min_letters` letters (Hangul and Han count 3) are never
+    judged.
     """
-    prose = strip_code(text)
-    counts = script_counts(prose)
+    plain = prose(text)   # the same string the meaningless filter reads: words() caches it
+    counts = script_counts(plain)
     total = sum(counts.values())
     if total < min_letters:
         return None, None, "too short"
@@ -85,12 +94,20 @@ def identify(text: str, min_letters: int = 3, min_hits: int = 2, detector_min_le
     if script in SCRIPT_LANG:
         return SCRIPT_LANG[script], script, "script"
     if script == "latin":
-        lang = _by_stopwords(prose, min_hits)
+        lang = _by_stopwords(plain, min_hits)
         if lang:
             return lang, script, "function words"
     if total < detector_min_letters:
         return None, script, "too short for a detector"
-    lang, prob = _detect_cached(prose[:2000])
+    common = [w for w in WORD_RE.findall(plain) if not w[0].isupper()]
+    letters = sum(len(w) for w in common)
+    share = letters / max(1, len(LETTER_RE.findall(strip_code(text))))
+    if share < detector_min_share or letters < detector_min_letters / share:
+        return None, script, f"too little prose for a detector ({share:.0%} common words)"
+    runs = [len(WORD_RE.findall(item)) for item in ITEM_END_RE.split(plain.replace(SEP, " "))]
+    if sum(n for n in runs if n >= 3) < 0.5 * sum(runs):
+        return None, script, "a list, not sentences, for a detector"
+    lang, prob = _detect_cached(" ".join(common)[:2000])
     return (lang if lang and prob >= detector_min_prob else None), script, "langdetect"
 
 

@@ -61,6 +61,112 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(WORD_RE.findall(text.lower()))
 
 
+# What `prose` puts where it removed a span: no word, and no word n-gram runs across it. ASCII
+# and no space, so that str.isascii() and the ASCII short cuts still hold.
+SEP = "\x00"
+TEX_RE = re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|\$[^$\n]*[\\^_={}][^$\n]*\$", re.S)
+CALL_RE = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*\([^()\n]*\)")   # name(args): a call
+# A token with a digit (and a unit after it), an operator or a bracket pair, an identifier
+# (snake_case, camelCase, dotted.name, name()), a path, or a command-line flag (-la, --force).
+# Tokens end at spaces and at Han, kana and Hangul, which have no spaces ("水を550ml入れて").
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
+TOKEN_REST_RE = re.compile(rf"[^\s{_CJK}]*")
+# Where such a token shows itself: one character class, so that the scan stays fast; the
+# characters that also occur in plain words (".", ":", "(", "-") are checked on their token.
+NONPROSE_CHAR_RE = re.compile(r"[\d=+*/\\^<>|{}\[\]~_#@$%&×÷√≤≥±∑∫∞≠≈→←⇒²³]|[a-z][A-Z]|[.:(-]")
+NONPROSE_CHECK_RE = re.compile(r"[A-Za-z]\.[A-Za-z]|::|\(\)|^--?[a-z]")
+UNIT_RE = re.compile(r"\s+[bcdfghj-np-tv-xz]{1,4}\b(?![\w'’-])")   # 12 mph, 3 kg
+_BOUNDARY = re.compile(rf"[\s{_CJK}]")
+
+
+def _strip_tokens(text: str) -> str:
+    """`text` with each non-prose token (see above) replaced by SEP."""
+    out, last = [], 0
+    plain_ascii = text.isascii()
+    for m in NONPROSE_CHAR_RE.finditer(text):
+        i = m.start()
+        if i < last:
+            continue
+        ch = m.group()[0]
+        if ch in ".:(-":   # cheap tests first: most are a sentence's full stop or a hyphen
+            after = text[i + 1:i + 2]
+            if (ch == "." and not after.isalpha()) or (ch == ":" and after != ":") \
+                    or (ch == "(" and after != ")") or (ch == "-" and i > last and not text[i - 1].isspace()):
+                continue
+        if plain_ascii:   # the token starts after the last space before it
+            a = max(last, text.rfind(" ", last, i) + 1, text.rfind("\n", last, i) + 1,
+                    text.rfind("\t", last, i) + 1)
+        else:
+            a = i
+            while a > last and not _BOUNDARY.match(text, a - 1):
+                a -= 1
+        b = TOKEN_REST_RE.match(text, i).end()
+        token = text[a:b]
+        if ch in ".:(-" and not NONPROSE_CHECK_RE.search(token):
+            continue
+        if any(c.isdigit() for c in token):
+            unit = UNIT_RE.match(text, b)
+            b = unit.end() if unit else b
+        out.append(text[last:a])
+        out.append(SEP)
+        last = b
+    out.append(text[last:])
+    return "".join(out)
+
+
+# A line that is code: a keyword or shell command at its start, or code punctuation at its end.
+CODE_START_RE = re.compile(
+    r"\s*(?:(?:def|class|import|from\s+[\w.]+\s+import|#include|#!|#define|public|private|protected|"
+    r"static|const|let|var|function|func|fn|return|elif|else|try|except|catch|finally|using|namespace|"
+    r"package|echo|sudo|pip3?|npm|yarn|apt(?:-get)?|brew|git|cd|ls|mkdir|rm|cp|mv|cat|grep|find|curl|"
+    r"wget|chmod|chown|export|docker|kubectl|python3?|node|javac?|gcc|make|print|printf|console|"
+    r"System|std|while|for|if|switch|case|break|continue|end|begin|do|done|fi|then)"
+    r"(?=[\s(.:{<]|$)(?!\s+(?:the|a|an|is|are|of|to|you|we|it|this|that|each|all|more|example|"
+    r"instance|now|me|us|him|her)\b)"
+    # SQL in capitals, not followed by a run of lowercase words ("SELECT the best one from the list")
+    r"|(?:SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|FROM|WHERE|(?:INNER |LEFT |RIGHT |FULL |OUTER )*JOIN|"
+    r"GROUP BY|ORDER BY|HAVING|LIMIT|VALUES|SET|WITH|UNION)\b(?![ \w]*[a-z]{3,}\s+[a-z]{2,}\s+[a-z]{2,})"
+    r"|[$>]\s|>>>|[}\])]|<[/?!]?[a-zA-Z])")
+# An assignment: "x = 5", "left, right = 0, n", "total += x", "i := i + 1" (not "==").
+ASSIGN_RE = re.compile(r"\s*[A-Za-z_][\w.\[\]'\"]*(?:\s*,\s*[A-Za-z_]\w*)*\s*(?:[-+*/%|&^:]|//|\*\*)?=(?!=)")
+CODE_END_RE = re.compile(r"(?:[{}]|=>|->|(?:=|\w\().*;|\);)$")   # on a stripped line
+CODE_SYMBOLS = "(){}[]=<>;_/\\&+$@^~`"
+_NO_CODE_SYMBOLS = str.maketrans("", "", CODE_SYMBOLS)
+
+
+def is_code_line(line: str) -> bool:
+    """A line of code, a shell command, SQL or a formula: a keyword or command at its start ("def ",
+    "import", "SELECT", "ls ", "$ ") unless it ends like a sentence, an assignment ("x = 5"), code
+    punctuation at its end ("{", "}", "=>", a statement's ";"), or one character in ten or more a
+    code symbol (brackets, =, <, >, _, /, +, $)."""
+    s = line.strip()
+    if not s:
+        return False
+    if s.endswith(("{", "}", "=>", "->")) or (s.endswith(";") and CODE_END_RE.search(s)) \
+            or (CODE_START_RE.match(s) and not s.endswith((".", "!", "?"))) or ASSIGN_RE.match(s):
+        return True
+    n = len(s) - len(s.translate(_NO_CODE_SYMBOLS))
+    return n >= 3 and n >= 0.1 * (len(s) - s.count(" "))
+
+
+@lru_cache(maxsize=16)
+def without_code(text: str) -> str:
+    """What strip_code leaves, less LaTeX math and code lines (unfenced code, shell commands, SQL,
+    formulas: is_code_line); each removed span becomes SEP. Numbers in prose stay."""
+    text = strip_code(text)
+    if "$" in text or "\\" in text:
+        text = TEX_RE.sub(SEP, text)
+    return "\n".join(SEP if is_code_line(ln) else ln for ln in text.split("\n"))
+
+
+@lru_cache(maxsize=16)
+def prose(text: str) -> str:
+    """The prose of `text`: without_code's text less calls (name(args)) and tokens that are numbers
+    (with their units), formulas, identifiers, paths or flags. Each removed span becomes SEP, so
+    that callers can keep word n-grams from running across it."""
+    return _strip_tokens(CALL_RE.sub(SEP, without_code(text)))
+
+
 # A Hangul syllable or a Han character carries about as much as three Latin letters.
 SCRIPT_WEIGHT = {"hangul": 3, "han": 3, "kana": 2}
 SCRIPT_RES = {

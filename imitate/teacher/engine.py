@@ -1,0 +1,259 @@
+"""The embedded teacher's engine: a small OpenAI-compatible chat server that gathers concurrent
+requests into batches for `model.generate`.
+
+    python -m imitate.teacher.engine MODEL_DIR --port 8000 [--host 127.0.0.1] [--max-batch 32]
+
+POST /v1/chat/completions (non-streaming; per request: messages, max_tokens or
+max_completion_tokens, temperature, top_p, seed), GET /v1/models, GET /health. Requests that arrive
+while a batch runs wait and form the next batch: one `generate` call per batch, left-padded, greedy
+for temperature 0, and per-row sampling (each row with its own temperature, top_p and seeded
+generator) otherwise. It does the work of plain batched generate (per CPU-second 1.05x of it, where
+`transformers serve --continuous-batching --dtype float32` did 0.85x, with 2.7x this server's memory;
+benchmarks/embedded_throughput.py, shared/facts.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import torch
+from jinja2 import TemplateError
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+
+DEFAULT_MAX_TOKENS = 512   # when a request gives none (and the context leaves room)
+GATHER_S = 0.25   # gather requests into a batch until none came for this long (a CPU batch takes seconds)
+
+
+class BadRequest(ValueError):
+    """A request the server refuses with 400."""
+
+
+@dataclass
+class Job:
+    prompt: list[int]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int | None
+    done: threading.Event = field(default_factory=threading.Event)
+    tokens: list[int] | None = None
+    finish_reason: str = ""
+    error: str | None = None
+
+
+def _number(value, name: str, default, kind, low, high):
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise BadRequest(f"{name} must be a number in [{low}, {high}]")
+    return kind(value)
+
+
+def parse(body: dict, tokenizer, context: int) -> Job:
+    """A Job from a chat completion request body; BadRequest for what this server cannot do."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages):
+        raise BadRequest("messages must be a non-empty list of {role, content} with text content")
+    if body.get("stream"):
+        raise BadRequest("stream is not supported")
+    if body.get("n", 1) != 1:
+        raise BadRequest("only n = 1 is supported")
+    try:
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True)["input_ids"]
+    except TemplateError as e:   # e.g. roles the template does not accept
+        raise BadRequest(f"the model's chat template refused these messages: {e}") from None
+    room = context - len(prompt)
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_tokens = _number(limit, "max_tokens", min(DEFAULT_MAX_TOKENS, room), int, 1, context)
+    if max_tokens > room:
+        raise BadRequest(f"the prompt's {len(prompt)} tokens + max_tokens {max_tokens} pass the model's "
+                         f"context of {context} tokens")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BadRequest("seed must be an integer")
+    return Job(prompt, max_tokens, _number(body.get("temperature"), "temperature", 1.0, float, 0, 2),
+               _number(body.get("top_p"), "top_p", 1.0, float, 0, 1), seed)
+
+
+class Sampler(LogitsProcessor):
+    """Per-row sampling inside a greedy `generate`: each row with a temperature draws its token with
+    its own generator and leaves only that token for argmax to pick; greedy rows are untouched."""
+
+    def __init__(self, jobs: list[Job]):
+        self.rows = [(i, j.temperature, j.top_p, torch.Generator().manual_seed(j.seed) if j.seed is not None
+                      else None) for i, j in enumerate(jobs) if j.temperature > 0]
+
+    def __call__(self, input_ids, scores):
+        for i, temperature, top_p, generator in self.rows:
+            probs = torch.softmax(scores[i].float() / temperature, dim=-1)
+            if top_p < 1:   # nucleus: the smallest set of tokens whose probability reaches top_p
+                ordered, order = probs.sort(descending=True)
+                ordered[ordered.cumsum(0) - ordered > top_p] = 0
+                probs = torch.zeros_like(probs).scatter(0, order, ordered)
+            pick = torch.multinomial(probs.cpu(), 1, generator=generator).item()
+            scores[i] = float("-inf")
+            scores[i, pick] = 0.0
+        return scores
+
+
+def finish(job: Job, new: list[int], stop: set[int]) -> None:
+    """Cut a row of generated tokens at its first stop token or at its own max_tokens."""
+    end = next((k for k, t in enumerate(new[: job.max_tokens]) if t in stop), None)
+    if end is None:
+        job.tokens, job.finish_reason = new[: job.max_tokens], "length"
+    else:
+        job.tokens, job.finish_reason = new[: end + 1], "stop"
+
+
+class Engine:
+    """The model, its tokenizer and one thread that runs batches of queued jobs."""
+
+    def __init__(self, path: str, device: str, max_batch: int):
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        # fp32 on CPU: bf16 matmuls are very slow on CPUs without native bf16 (shared/facts.md).
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.context = self.model.config.max_position_embeddings
+        eos = self.model.generation_config.eos_token_id
+        self.stop = set(eos if isinstance(eos, list) else [eos])
+        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.stop)
+        self.max_batch = max_batch
+        self.tokenizing = threading.Lock()   # one tokenizer, many request threads
+        self.jobs: queue.Queue[Job] = queue.Queue()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def submit(self, job: Job) -> None:
+        """Queue a job and wait until its batch has run."""
+        self.jobs.put(job)
+        job.done.wait()
+
+    def _gather(self, batch: list[Job]) -> None:
+        """Add the requests that come in until none came for GATHER_S, up to max_batch."""
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self.jobs.get(timeout=GATHER_S))
+            except queue.Empty:
+                return
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            t0 = time.time()
+            self._gather(batch)
+            t1 = time.time()
+            try:
+                self.generate(batch)
+            except Exception as e:  # noqa: BLE001 - reported to each waiting request as a 500
+                for job in batch:
+                    job.error = f"{type(e).__name__}: {e}"
+            for job in batch:
+                job.done.set()
+            made = sum(len(j.tokens or []) for j in batch)
+            print(f"batch of {len(batch)} (gathered in {t1 - t0:.2f}s): {made} tokens in {time.time() - t1:.1f}s",
+                  file=sys.stderr, flush=True)
+
+    @torch.inference_mode()
+    def generate(self, batch: list[Job]) -> None:
+        width = max(len(j.prompt) for j in batch)
+        ids = torch.tensor([[self.pad] * (width - len(j.prompt)) + j.prompt for j in batch])
+        mask = torch.tensor([[0] * (width - len(j.prompt)) + [1] * len(j.prompt) for j in batch])
+        sampler = Sampler(batch)
+        out = self.model.generate(
+            input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device), do_sample=False,
+            max_new_tokens=max(j.max_tokens for j in batch), pad_token_id=self.pad,
+            logits_processor=LogitsProcessorList([sampler] if sampler.rows else []))
+        for job, row in zip(batch, out[:, width:].tolist()):
+            finish(job, row, self.stop)
+
+    def answer(self, body: dict, name: str) -> dict:
+        with self.tokenizing:
+            job = parse(body, self.tokenizer, self.context)
+        self.submit(job)
+        if job.error:
+            raise RuntimeError(job.error)
+        with self.tokenizing:
+            text = self.tokenizer.decode(job.tokens, skip_special_tokens=True)
+        return {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion", "created": int(time.time()),
+                "model": name, "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                            "finish_reason": job.finish_reason, "logprobs": None}],
+                "usage": {"prompt_tokens": len(job.prompt), "completion_tokens": len(job.tokens),
+                          "total_tokens": len(job.prompt) + len(job.tokens)}}
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128   # the default listen backlog of 5 delays a burst of new connections by a SYN retry (1 s)
+
+
+def handler(engine: Engine, name: str):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"   # keep-alive, as the openai client expects
+
+        def _send(self, status: int, obj: dict) -> None:
+            data = json.dumps(obj, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, kind: str) -> None:
+            self._send(status, {"error": {"message": message, "type": kind, "code": None}})
+
+        def do_GET(self):
+            if self.path == "/health":
+                self._send(200, {"status": "ok"})
+            elif self.path == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "imitate"}]})
+            else:
+                self._error(404, f"no route {self.path}", "not_found_error")
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path != "/v1/chat/completions":
+                return self._error(404, f"no route {self.path}", "not_found_error")
+            try:
+                request = json.loads(body)
+                if not isinstance(request, dict):
+                    raise BadRequest("the body must be a JSON object")
+                self._send(200, engine.answer(request, name))
+            except (json.JSONDecodeError, BadRequest) as e:
+                self._error(400, str(e), "invalid_request_error")
+            except RuntimeError as e:
+                self._error(500, str(e), "server_error")
+
+        def log_message(self, *args):   # one line per batch is logged instead
+            pass
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", help="model folder")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda")
+    ap.add_argument("--max-batch", type=int, default=32, help="most requests generated together")
+    a = ap.parse_args(argv)
+    engine = Engine(a.model, a.device, a.max_batch)
+    server = Server((a.host, a.port), handler(engine, a.model))
+    print(f"serving {a.model} on http://{a.host}:{a.port} ({engine.model.device}, {engine.model.dtype})",
+          file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The embedded teacher's engine (imitate/teacher/engine.py) on a tiny random-init LLaMA (fast)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+
+import pytest
+
+pytest.importorskip("torch")
+openai = pytest.importorskip("openai")
+
+from imitate.teacher import engine as engine_mod  # noqa: E402
+from imitate.teacher.server import free_port  # noqa: E402
+
+NAME = "tiny"
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    """The engine with the tiny random LLaMA (conftest) on a loopback port."""
+    eng = engine_mod.Engine(str(tiny), "cpu", max_batch=8)
+    httpd = engine_mod.Server(("127.0.0.1", free_port()), engine_mod.handler(eng, NAME))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def ask_all(url: str, requests: list[dict]) -> list:
+    async def go():
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        try:
+            return await asyncio.gather(*[client.chat.completions.create(model=NAME, **r) for r in requests],
+                                        return_exceptions=True)
+        finally:
+            await client.close()
+    return asyncio.run(go())
+
+
+def chat(text: str, **params) -> dict:
+    return {"messages": [{"role": "user", "content": text}], **params}
+
+
+def test_concurrent_requests_are_batched_with_their_own_limits(server, capfd):
+    url = server
+    answers = ask_all(url, [chat(f"question {i}", max_tokens=3 + i, temperature=0) for i in range(4)])
+    for i, a in enumerate(answers):
+        assert a.model == NAME and a.object == "chat.completion"
+        tokens = a.usage.completion_tokens
+        assert a.usage.prompt_tokens > 0 and a.usage.total_tokens == a.usage.prompt_tokens + tokens
+        # A random model seldom says its end token: each stops at its own max_tokens, or earlier with "stop".
+        assert (a.choices[0].finish_reason, tokens) == ("length", 3 + i) or \
+            (a.choices[0].finish_reason == "stop" and tokens <= 3 + i)
+    assert "batch of 4" in capfd.readouterr().err
+
+
+def test_seeded_sampling_repeats_and_greedy_is_deterministic(server):
+    url = server
+    sampled = chat("tell me", max_tokens=12, temperature=1.0, seed=7)
+    a, b, greedy, other = ask_all(url, [sampled, sampled, chat("tell me", max_tokens=12, temperature=0),
+                                        {**sampled, "seed": 8}])
+    assert a.choices[0].message.content == b.choices[0].message.content
+    assert other.choices[0].message.content != a.choices[0].message.content   # 49k tokens: a clash is unlikely
+    [again] = ask_all(url, [chat("tell me", max_tokens=12, temperature=0)])
+    assert again.choices[0].message.content == greedy.choices[0].message.content
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"max_tokens": 0}, "max_tokens"),
+    ({"max_tokens": 10_000}, "max_tokens"),
+    ({"max_tokens": 2040}, "context"),
+    ({"temperature": -1}, "temperature"),
+    ({"seed": "x"}, "seed"),
+    ({"n": 2}, "n = 1"),
+])
+def test_bad_requests_get_400(server, params, message):
+    url = server
+    [err] = ask_all(url, [chat("hi", **{"max_tokens": 4, **params})])
+    assert isinstance(err, openai.BadRequestError) and message in str(err)
+
+
+def test_health_models_and_bad_bodies(server):
+    url = server
+    with urllib.request.urlopen(url + "/health") as r:
+        assert json.loads(r.read()) == {"status": "ok"}
+    with urllib.request.urlopen(url + "/v1/models") as r:
+        assert json.loads(r.read())["data"][0]["id"] == NAME
+    req = urllib.request.Request(url + "/v1/chat/completions", data=b"{not json", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 400
+    [err] = ask_all(url, [{"messages": []}])
+    assert isinstance(err, openai.BadRequestError)
+
+
+def test_finish_cuts_at_the_first_stop_token_or_max_tokens():
+    job = engine_mod.Job([1], max_tokens=3, temperature=0, top_p=1, seed=None)
+    engine_mod.finish(job, [5, 6, 2, 2, 2], {2})
+    assert (job.tokens, job.finish_reason) == ([5, 6, 2], "stop")
+    engine_mod.finish(job, [5, 6, 7, 2, 2], {2})   # the stop token came after max_tokens
+    assert (job.tokens, job.finish_reason) == ([5, 6, 7], "length")
