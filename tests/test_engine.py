@@ -23,7 +23,8 @@ def server(tiny):
     eng = engine_mod.Engine(str(tiny), "cpu", max_batch=8)
     httpd = engine_mod.Server(("127.0.0.1", free_port()), engine_mod.handler(eng, NAME))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    threading.Thread(target=eng.run_batches, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", eng
     httpd.shutdown()
 
 
@@ -42,8 +43,8 @@ def chat(text: str, **params) -> dict:
     return {"messages": [{"role": "user", "content": text}], **params}
 
 
-def test_concurrent_requests_are_batched_with_their_own_limits(server, capfd):
-    url = server
+def test_concurrent_requests_get_their_own_limits(server):
+    url, _ = server
     answers = ask_all(url, [chat(f"question {i}", max_tokens=3 + i, temperature=0) for i in range(4)])
     for i, a in enumerate(answers):
         assert a.model == NAME and a.object == "chat.completion"
@@ -52,11 +53,20 @@ def test_concurrent_requests_are_batched_with_their_own_limits(server, capfd):
         # A random model seldom says its end token: each stops at its own max_tokens, or earlier with "stop".
         assert (a.choices[0].finish_reason, tokens) == ("length", 3 + i) or \
             (a.choices[0].finish_reason == "stop" and tokens <= 3 + i)
+
+
+def test_requests_queued_together_run_as_one_batch(server, capfd):
+    _, eng = server
+    jobs = [engine_mod.Job([1, 2, 3 + i], max_tokens=2, temperature=0.0, top_p=1.0, seed=None) for i in range(4)]
+    for job in jobs:
+        eng.jobs.put(job)
+    for job in jobs:
+        assert job.done.wait(60) and len(job.tokens) <= 2
     assert "batch of 4" in capfd.readouterr().err
 
 
 def test_seeded_sampling_repeats_and_greedy_is_deterministic(server):
-    url = server
+    url, _ = server
     sampled = chat("tell me", max_tokens=12, temperature=1.0, seed=7)
     a, b, greedy, other = ask_all(url, [sampled, sampled, chat("tell me", max_tokens=12, temperature=0),
                                         {**sampled, "seed": 8}])
@@ -75,13 +85,13 @@ def test_seeded_sampling_repeats_and_greedy_is_deterministic(server):
     ({"n": 2}, "n = 1"),
 ])
 def test_bad_requests_get_400(server, params, message):
-    url = server
+    url, _ = server
     [err] = ask_all(url, [chat("hi", **{"max_tokens": 4, **params})])
     assert isinstance(err, openai.BadRequestError) and message in str(err)
 
 
 def test_health_models_and_bad_bodies(server):
-    url = server
+    url, _ = server
     with urllib.request.urlopen(url + "/health") as r:
         assert json.loads(r.read()) == {"status": "ok"}
     with urllib.request.urlopen(url + "/v1/models") as r:
