@@ -2,7 +2,7 @@
 
 `faults` is consumed one entry per incoming request, in arrival order; when empty, requests are
 answered normally. Entries: "ok", "429" (with Retry-After), "500", "slow", "malformed", "drop",
-"400", "401", "quota" (429 insufficient_quota). `always` makes one fault permanent.
+"400", "401", "quota" (429 insufficient_quota), "400image" (a 400 refusing image input). `always` makes one fault permanent.
 `answer`, when given, is called with the request body and returns the answer text (default: "Here
 is a careful answer to: <question> ... The answer is 42.").
 
@@ -166,8 +166,15 @@ def batch_output(lines: list[dict], words: set, answer=None) -> tuple[list, list
     return output, errors
 
 
+def text_of(content) -> str:
+    """A message's text: the string, or the text parts of a content list (image parts skipped)."""
+    if isinstance(content, list):
+        return " ".join(p["text"] for p in content if p.get("type") == "text")
+    return content
+
+
 def answer_for(body: dict, answer=None) -> dict:
-    question = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    question = text_of(next(m["content"] for m in body["messages"] if m["role"] == "user"))
     text = f"Here is a careful answer to: {question} First, we reason step by step. The answer is 42."
     if answer is not None:
         text = answer(body)
@@ -272,6 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, err("internal error", None, "server_error"))
         elif fault in ("400", "401"):
             self._send(int(fault), err(f"error {fault}"))
+        elif fault == "400image":
+            self._send(400, err("Invalid content type. image_url is only supported by certain models."))
         elif fault == "slow":
             time.sleep(o.slow_s)
             self._send(200, answer_for(body, o.answer))

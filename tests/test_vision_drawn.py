@@ -68,8 +68,6 @@ def test_drawn_set_is_deterministic_and_truthful(tmp_path):
     assert len(set(words.values())) == len(words) >= 2     # different words, different pixels
 
 
-
-
 def test_cli_draws_into_a_folder(tmp_path, capsys):
     assert drawn.main([str(tmp_path / "set")]) == 0
     assert "40 images" in capsys.readouterr().out

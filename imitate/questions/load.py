@@ -15,7 +15,8 @@ STANDARD = ("id", "question", "category", "reference", "language")
 
 def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str = "id",
                category_field: str = "category", reference_field: str = "reference",
-               language_field: str = "language", split: str = "train", format: str = "auto") -> list[dict]:
+               language_field: str = "language", split: str = "train", format: str = "auto",
+               image_field: str = "image", images_field: str = "images") -> list[dict]:
     """Read seed questions and return [{id, question, category, reference?, language?, ...}].
 
     Sources: .jsonl, .json, .csv, .parquet files; a folder of them (recursive, sorted); a folder
@@ -25,6 +26,8 @@ def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str
     id: the given one, else "s" + 12 hex chars of sha256(question). category defaults to "general";
     reference (stringified) and language are left out when missing or empty; the record's other
     non-empty fields are kept (an Alpaca `input` or Dolly `context` as `input`).
+    Images: `image_field` (a path) and `images_field` (a list of paths), relative to the seed file's
+    folder, become `images: [{"path", "sha256"}]`, each checked (imitate.vision.images).
     Errors name the file and line (JSONL line, CSV row + 1, Parquet/dataset row from 1, "record N"
     of a JSON array).
     """
@@ -36,12 +39,33 @@ def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str
         fmt = formats.choose(table, format, seeds=True, question_field=question_field)
         for line, q in formats.questions(table, fmt, fields, forced=format != "auto"):
             seed = _normalize(q, fields)
+            _images(seed, table, line, image_field, images_field, not formats.text(q.get(fields.id)))
             if seed["id"] in seen:
                 raise table.error(f"duplicate id {seed['id']!r} (first at {seen[seed['id']]})", line)
             seen[seed["id"]] = f"{table.where}:{line}" if table.kind != "JSON array" else \
                 f"{table.where}: record {line}"
             seeds.append(seed)
     return seeds
+
+
+def _images(seed: dict, table, line: int, image_field: str, images_field: str, own_id: bool) -> None:
+    """Replace a seed's image fields with its checked images, when it has any. An id made here
+    (`own_id`) hashes the images too: one question about several images makes several seeds."""
+    if seed.get(image_field) is None and seed.get(images_field) is None:
+        return
+    from pathlib import Path
+
+    from imitate.vision.images import seed_images
+    base = table.where.parent if isinstance(table.where, Path) and table.where.is_file() else \
+        table.where if isinstance(table.where, Path) else None
+    images = seed_images(seed, image_field, images_field, base, lambda msg: table.error(msg, line))
+    seed.pop(image_field, None)
+    seed.pop(images_field, None)
+    if images:
+        seed["images"] = images
+        if own_id:
+            blob = "\0".join([seed["question"], *(im["sha256"] for im in images)])
+            seed["id"] = "s" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
 
 def _empty(value) -> bool:

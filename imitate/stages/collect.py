@@ -64,6 +64,11 @@ class Config:
     question_field: str = opt("question", "seed column holding the question")
     category_field: str = opt("category", "seed column holding the category")
     reference_field: str = opt("reference", "seed column holding a short verifiable answer")
+    image_field: str = opt("image", "seed column holding the path of one image the question is about "
+                           "(relative to the seed file's folder); sent to the teacher with the question")
+    images_field: str = opt("images", "seed column holding a list of image paths (as --image-field)")
+    max_image_side: int = opt(1024, "downscale each image so that its longer side is at most this many "
+                              "pixels before sending it (a base64 data URI)")
     split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
     system_prompts: str | None = opt(None, "YAML file of system messages (default: prompts/system_prompts.yaml)")
     rng_seed: int = opt(0, "random seed of the rule that assigns system messages to seed questions",
@@ -91,6 +96,8 @@ class Config:
                      "batch_bytes"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_image_side < 16:
+            raise UserError("--max-image-side must be at least 16 pixels")
         if self.limit is not None and self.limit < 1:
             raise UserError("--limit must be at least 1")
         if self.max_total_tokens is not None and self.max_total_tokens < 1:
@@ -152,7 +159,8 @@ def plan(cfg: Config, seeds: list[dict], teachers: list[Teacher]) -> list[Reques
             messages = [{"role": "system", "content": sp.text}, {"role": "user", "content": seed["question"]}]
             for teacher in teachers:
                 for k in range(cfg.samples):
-                    out.append(Request(teacher, messages, params, k, meta={"seed": seed, "prompt_id": sp.id}))
+                    out.append(Request(teacher, messages, params, k, meta={"seed": seed, "prompt_id": sp.id},
+                                       images=tuple(seed.get("images", ())), image_side=cfg.max_image_side))
     return out
 
 
@@ -164,6 +172,8 @@ def to_record(req: Request, ans) -> dict:
         rec["reference"] = seed["reference"]
     if seed.get("language"):
         rec["language"] = seed["language"]
+    if req.images:
+        rec["images"] = list(req.images)
     rec.update({"sample": req.sample,
                 "teacher": {"model": req.teacher.label, "system_prompt_id": req.meta["prompt_id"],
                             "params": req.params},
@@ -175,7 +185,8 @@ def to_record(req: Request, ans) -> dict:
 
 def to_failure(req: Request, error: str, attempts: int) -> dict:
     return {"id": req.key, "seed_id": req.meta["seed"]["id"], "teacher": req.teacher.label,
-            "messages": req.messages, "sample": req.sample, "error": error, "attempts": attempts}
+            "messages": req.messages, "sample": req.sample, "error": error, "attempts": attempts,
+            **({"images": list(req.images)} if req.images else {})}
 
 
 def seeds_path(cfg: Config) -> str:
@@ -192,9 +203,13 @@ def run(cfg: Config) -> int:
     if not cfg.seeds:
         print(f"seed questions: {source}")
     seeds = load_seeds(source, question_field=cfg.question_field, category_field=cfg.category_field,
-                       reference_field=cfg.reference_field, split=cfg.split, format=cfg.format)
+                       reference_field=cfg.reference_field, split=cfg.split, format=cfg.format,
+                       image_field=cfg.image_field, images_field=cfg.images_field)
     seeds = seeds[: cfg.limit] if cfg.limit else seeds
     remote = teacher_list(cfg)
+    if remote is None and any(s.get("images") for s in seeds):
+        raise UserError("these seeds carry images, and the embedded teacher reads text only: give a "
+                        "vision-language teacher with --teacher-url and --teacher-model (e.g. Qwen2-VL on vLLM)")
     if cfg.batched:
         from imitate.stages.collect_batch import run_batch   # imports this module
         return run_batch(cfg, seeds, remote)
@@ -220,7 +235,7 @@ def run(cfg: Config) -> int:
         print(EMBEDDED_HINT)
         server = EmbeddedServer(log_path=run_dir.teacher_log)
         embedded = server.start()
-        todo = [Request(embedded, r.messages, r.params, r.sample, r.meta) for r in todo]
+        todo = [Request(embedded, r.messages, r.params, r.sample, r.meta, r.images, r.image_side) for r in todo]
     else:
         print("teachers: " + ", ".join(f"{t.label} at {t.base_url or 'api.openai.com'}" for t in remote))
     try:

@@ -4,7 +4,8 @@ Our own retry loop replaces the SDK's (max_retries=0, so retries never multiply)
 - retried: 429 (except insufficient_quota), 408, 409, 5xx, timeouts, dropped connections and
   malformed answers, with exponential backoff and full jitter, honouring Retry-After;
 - failed at once: 400 and other 4xx for this request only; 401, 403, 404 and insufficient_quota
-  abort the whole run (every other request would fail the same way).
+  abort the whole run (every other request would fail the same way), and so does a 400 about the
+  images of a request with images (a teacher that reads text only refuses every one of them).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncio
 import email.utils
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +21,9 @@ import openai
 
 FATAL_STATUS = {401, 403, 404}
 RETRY_STATUS = {408, 409, 429}
+# What OpenAI, vLLM and others say when a model takes no images ("image_url is only supported by
+# certain models", "... is not a multimodal model", "At most 0 image(s) may be provided").
+IMAGE_REFUSAL = re.compile(r"image|multi-?modal|vision", re.I)
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,14 @@ def classify(exc: Exception) -> str:
     return "fail"
 
 
+def rejects_images(exc: Exception, messages: list[dict]) -> bool:
+    """A 400 about images, to a request that carries some."""
+    from imitate.vision.images import has_images
+
+    return (isinstance(exc, openai.APIStatusError) and exc.status_code == 400
+            and bool(IMAGE_REFUSAL.search(str(exc))) and has_images(messages))
+
+
 def describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     text = f"{type(exc).__name__}: {exc}"
@@ -155,6 +168,10 @@ class Client:
                 kind = classify(exc)
                 if kind == "abort":
                     raise AbortRun(describe(exc)) from None
+                if kind == "fail" and rejects_images(exc, messages):
+                    raise AbortRun(f"the teacher {self.teacher.model!r} refuses images ({describe(exc)}); "
+                                   "ask a vision-language model (e.g. Qwen2-VL served by vLLM), or seeds "
+                                   "without images") from None
                 if kind == "fail" or attempt == p.max_attempts:
                     raise RequestFailed(describe(exc), attempt) from None
                 delay = random.uniform(0, min(p.max_delay, p.base_delay * 2 ** (attempt - 1)))

@@ -26,17 +26,34 @@ class Request:
     params: dict
     sample: int = 0
     meta: dict = field(default_factory=dict)   # copied into the record (seed_id, category, ...)
+    images: tuple = ()      # ({"path", "sha256"}, ...) shown with the last user turn (imitate.vision.images)
+    image_side: int = 0     # their longest side on the wire (--max-image-side)
 
     @cached_property
     def key(self) -> str:
-        """Content hash of what is asked: teacher, messages, parameters and sample index."""
-        blob = json.dumps({"teacher": self.teacher.label, "messages": self.messages,
-                           "params": self.params, "sample": self.sample},
-                          sort_keys=True, ensure_ascii=False)
+        """Content hash of what is asked: teacher, messages, parameters and sample index (and the
+        images' sha256 and side, when there are images)."""
+        asked = {"teacher": self.teacher.label, "messages": self.messages, "params": self.params,
+                 "sample": self.sample}
+        if self.images:
+            asked["images"] = {"sha256": [im["sha256"] for im in self.images], "side": self.image_side}
+        blob = json.dumps(asked, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
+    def wire_messages(self) -> list[dict]:
+        """The messages as sent: the last user turn as image parts + text when there are images."""
+        if not self.images:
+            return self.messages
+        from imitate.vision.images import content_parts
+        last = max(i for i, m in enumerate(self.messages) if m["role"] == "user")
+        msgs = list(self.messages)
+        msgs[last] = {**msgs[last], "content": content_parts(msgs[last]["content"], list(self.images),
+                                                             self.image_side)}
+        return msgs
+
     def prompt_bytes(self) -> int:
-        return sum(len(m["content"].encode("utf-8")) for m in self.messages)
+        from imitate.vision.images import IMAGE_BYTES
+        return sum(len(m["content"].encode("utf-8")) for m in self.messages) + IMAGE_BYTES * len(self.images)
 
 
 class Budget:
@@ -111,7 +128,7 @@ async def send_all(requests: list[Request], clients: dict[str, Client], out: App
                 return
             ans = None
             try:
-                ans = await clients[req.teacher.label].chat(req.messages, req.params)
+                ans = await clients[req.teacher.label].chat(req.wire_messages(), req.params)
             except RequestFailed as e:
                 res.failed.append((req, str(e), e.attempts))
                 progress.update(done=1, failures=1)
