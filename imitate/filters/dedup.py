@@ -27,6 +27,12 @@ def text_of(rec: dict) -> str:
     return turn(rec, "user") + "\n" + turn(rec, "assistant")
 
 
+def image_key(rec: dict) -> str:
+    """The sha256 of a record's images, in order ('' for a text record): records about different
+    images are never duplicates, however alike their words."""
+    return ",".join(str(im.get("sha256", "")) for im in rec.get("images") or () if isinstance(im, dict))
+
+
 class TokenHashes(dict):
     """token -> crc32, filled on first sight (a process-local cache; crc32 is the same everywhere)."""
 
@@ -129,6 +135,8 @@ class Dedup(Filter):
 
     Exact: question + answer after case folding, NFKC, and removing punctuation and extra spaces.
     The question is the last user turn; the system message is never part of it.
+    Images: a record's images (their sha256, `image_key`) are part of both keys: the same question
+    and answer about two different images are two records, never duplicates.
     Near: MinHash (`num_perm` permutations, datasketch's affine32 scheme, seed `seed`) of the word
     `shingle`-grams of the answer and of the last user turn, less the question's shingles that
     recur across the set: those found in max(`common_min`, `common_share` × distinct questions)
@@ -165,7 +173,8 @@ class Dedup(Filter):
         first: dict[bytes, int] = {}
         rest = []
         for i, rec in enumerate(recs):
-            key = hashlib.blake2b(normalize(text_of(rec)).encode("utf-8"), digest_size=16).digest()
+            key = hashlib.blake2b((image_key(rec) + "\n" + normalize(text_of(rec))).encode("utf-8"),
+                                  digest_size=16).digest()
             if key in first:
                 drops[i] = Drop("exact", f"same as {labels[first[key]]}")
             else:
@@ -220,11 +229,14 @@ class Dedup(Filter):
         sigs = self.all_signatures([turn(recs[i], "user") for i in order], [turn(recs[i], "assistant") for i in order])
         # LSH finds candidates (at most 0.9: datasketch needs 2+ bands); the signatures decide.
         lsh = MinHashLSH(threshold=min(self.threshold, 0.9), num_perm=self.num_perm)
+        images = [image_key(recs[i]) for i in order]
         drops: dict[int, Drop] = {}
         for row, i in enumerate(order):
             m = LeanMinHash(seed=self.seed, hashvalues=sigs[row], scheme="affine32")
             best = None
             for cand in lsh.query(m):
+                if images[cand] != images[row]:
+                    continue
                 jac = float(np.mean(sigs[cand] == sigs[row]))
                 if jac >= self.threshold and (best is None or order[cand] < order[best[0]]):
                     best = (cand, jac)
