@@ -174,3 +174,35 @@ def test_the_sum_of_an_expression_is_still_checked():
 ])
 def test_numbers_followed_by_cjk_end_the_side(text, wrong):
     assert bool(false_equations(text)) is wrong, (text, false_equations(text))
+
+
+MC = "A train covers 90 km in 1.5 hours. What is its speed?\n\nA)45 km/h\nB)60 km/h\nC)75 km/h\nD)90 km/h"
+
+
+@pytest.mark.parametrize("answer,ref,ok", [
+    ("90 / 1.5 = 60\nAnswer: B", "B", True),
+    ("90 / 1.5 = 60\nANSWER:B", "B", True),
+    ("Speed = distance / time = 90 / 1.5 = 60 km/h", "B", True),        # no letter: the value of B
+    ("Speed = distance / time = 90 / 1.5 = 60 km/h", "(B)", True),
+    ("Let's check each answer choice: (A) is too slow. The speed is 60 km/h, so (B) is right.", "B", True),
+    ("It goes 90 km in an hour and a half.", "B", True),               # names no option: no contradiction
+    ("90 / 1.5 = 60\nAnswer: C", "B", False),                          # picks another letter
+    ("Speed = 90 / 1.2 = 75 km/h", "B", False),                        # states another option's value
+])
+def test_multiple_choice_reference(answer, ref, ok):
+    assert matches_reference(answer, ref, MC)[0] is ok
+
+
+def test_options_of_a_question():
+    from imitate.text.answers import options
+    assert options(MC) == {"A": "45 km/h", "B": "60 km/h", "C": "75 km/h", "D": "90 km/h"}
+    assert options("Pick one: (A) red (B) blue (C) green") == {"A": "red", "B": "blue", "C": "green"}
+    assert options("Read this:\nA. Smith wrote it. Who wrote it?") == {}
+    # a letter reference without options in the question stays a plain string
+    assert matches_reference("Plan B is better.", "B")[0] is True
+
+
+def test_multiple_choice_drop_in_the_filter():
+    assert F.check(rec(MC, "90 / 1.5 = 60 km/h", reference="B")) is None
+    drop = F.check(rec(MC, "90 / 1.5 = 60\nAnswer: D", reference="B"))
+    assert drop is not None and drop.code == "wrong_answer"

@@ -96,3 +96,49 @@ def test_a_named_count_caps_the_demand_but_still_counts():
     drop = F.check(rec("List five tips for staying productive at home.", "Make a schedule."))
     assert drop is not None and "names 5" in drop.evidence
     assert F.check(rec("Write a short story about a lost robot.", "The robot was lost. Then found.")) is not None
+
+
+def test_the_demand_comes_from_the_instruction_not_its_input():
+    """Alpaca's input and Dolly's context are joined to the user turn and kept as `input`: a
+    passage that says "list" or "why" is material, not what the task asks."""
+    passage = "Why do rivers flood? Historians list three causes and describe each in detail."
+    r = rec("When did the city get its first bridge?\n\n" + passage, "In 1820.")
+    assert F.check(dict(r, input=passage)) is None
+    assert F.check(r) is not None                      # without the field, the passage counts
+    only_input = rec(passage, "Rain.")
+    assert F.check(dict(only_input, input=passage)) is not None   # no instruction: the input is all
+
+
+@pytest.mark.parametrize("q,a", [
+    ("List some colours of the rainbow.", "Red, orange, yellow, green."),
+    ("What are some good fruits for a picnic?", "- Grapes\n- Apples\n- Watermelon"),
+    ("Brainstorm names for a pet turtle.", "Shelly; Tank; Sheldon; Speedy"),
+    ("봄에 피는 꽃을 나열하세요.", "개나리, 진달래, 벚꽃"),
+])
+def test_a_list_of_items_meets_a_request_to_list(q, a):
+    assert F.check(rec(q, a)) is None
+
+
+@pytest.mark.parametrize("q,a", [
+    ("List some colours of the rainbow.", "Red and orange."),            # two items are not a list of some
+    ("Write a poem about autumn.", "Leaves, wind, rain."),               # a poem is not a list request
+    ("List five tips for staying healthy.", "Sleep, water, walks."),     # the named count still rules
+])
+def test_a_list_does_not_excuse_other_short_answers(q, a):
+    assert F.check(rec(q, a)) is not None
+
+
+def test_korean_why_and_how_ask_for_an_explanation_only_when_put_to_the_listener():
+    assert F.check(rec("하늘은 왜 파란가요?", "빛 때문입니다.")) is not None         # polite question
+    assert F.check(rec("왜 하늘이 파란지 알려줘", "빛 때문이야.")) is not None      # a request
+    assert F.check(rec("비가 왜 이렇게 많이 오지", "장마라서 그래요.")) is None     # chat to oneself
+    assert F.check(rec("오늘 뭐 하지? 어떻게 할까", "산책해요.")) is None
+    assert F.check(rec("임진왜란은 언제 일어났나요?", "1592년이에요.")) is None     # 왜 inside a noun
+
+
+def test_korean_counts_one_and_a_half_syllables_a_word():
+    # 15 syllables: 10 words at 1.5 (enough for a request to write), 7.5 at the old 2.0
+    answer = "바닷가 근처 조용한 숙소가 좋겠어요."
+    assert sum(ch.isalnum() for ch in answer) == 15
+    assert F.check(rec("여행지를 추천해 주세요.", answer)) is None
+    assert F.check(rec("여행지를 추천해 주세요.", "바다요.")) is not None

@@ -81,7 +81,9 @@ class Hallucination(Filter):
         false_equation: an equation in the answer does not hold (`12 × 7 = 80`); the equation is the
             evidence. See imitate/text/arithmetic.py for what counts as an equation.
         wrong_answer: the record has `reference` and the final answer contradicts it (numbers with
-            tolerance and forms: 0.5 = 1/2 = 50%; strings normalized and searched in the answer).
+            tolerance and forms: 0.5 = 1/2 = 50%; strings normalized and searched in the answer; an
+            option letter of a multiple-choice question by the letter the answer picks, else by the
+            option value its final answer states: answers.matches_choice).
         minority_answer: `min_group`+ answers share a seed_id and this final answer differs from the
             answer more than half of them give.
         no_consensus: `min_group`+ answers share a seed_id and no final answer has a majority: all go.
@@ -113,7 +115,7 @@ class Hallucination(Filter):
             return Drop("false_equation", bad[0])
         ref = rec.get("reference")
         if ref is not None and str(ref).strip():
-            ok, found = matches_reference(answer, str(ref))
+            ok, found = matches_reference(answer, str(ref), turn(rec, "user"))
             if not ok:
                 return Drop("wrong_answer", f"reference {str(ref)!r}; the answer says {found.strip()[:80]!r}")
         return None

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from imitate.filters.base import Drop, Filter
 from imitate.text.words import (CALL_RE, CODE_END_RE, CODE_START_RE, FENCE_RE, cjk_share, is_code_line,
-                                length_units)
+                                length_units, words)
 from imitate.records import turn
 
 # What a question demands, from its wording (English, Korean, Spanish, French, German cues).
@@ -23,7 +23,13 @@ EXPLAIN_RE = re.compile(
     r"what are the (differences?|pros|advantages|benefits|reasons|causes|effects)|"
     r"differences? between|pros and cons|essay|summari[sz]e|outline)\b|"
     r"\b(explica|describe|compara|por qué|cómo funciona|paso a paso|expliquez|décrivez|erkläre|"
-    r"beschreibe)\b|설명|비교|왜|어떻게|단계별|자세히|서술|논의|요약|차이", re.I)
+    r"beschreibe)\b|설명|비교|단계별|자세히|서술|논의|요약|차이", re.I)
+# Korean why/how: like the English cues above ("why do...", "how does..."), only a question put to
+# the listener asks for an explanation: 왜/어떻게 as a word of its own (not inside a noun: 임진왜란),
+# in a polite question (해요체 -요, 합쇼체 -니까) or with a request verb (알려 줘, 가르쳐 줘). A casual
+# question to oneself (반말 "-지?", "-ㄹ까?") or an exclamation ("왜 이렇게 안 오지") is chat.
+KO_WHY_HOW_RE = re.compile(r"(?<![\uac00-\ud7a3])(?:왜|어떻게)")
+KO_ASKED_RE = re.compile(r"(?:요|니까)\s*(?:[?？]|[.!]?\s*$)|알려|가르쳐|말해", re.M)
 WRITE_RE = re.compile(
     r"\b(write|draft|compose|create|generate|give me (some|a few|\d+|three|five|ten)|list|"
     r"suggest|brainstorm|tell me about|what are (some|the main|the key))\b|"
@@ -56,6 +62,12 @@ ITEM_COUNT_RE = re.compile(
     rf"\b(?:list|name|give(?: me)?|provide|generate|write|suggest|create|come up with|brainstorm|"
     rf"recommend|identify|find|choose|pick|select|make)\s+(?:the\s+|me\s+|us\s+|top\s+)*{NUM}\s+"
     rf"(?:[a-z-]+\s+){{0,2}}?[a-z]+s\b|(\d+)\s*(가지|개)", re.I)
+# A request for several things of one kind, with no count: met by any list of `list_items`+ items.
+LIST_ASK_RE = re.compile(
+    r"\b(list|enumerate|brainstorm|what are (some|the main|the key)|give (me |us )?(some|a few|several|"
+    r"a list|examples)|examples of|(suggest|recommend) (some|a few|several))\b|나열|목록|몇 가지|여러 가지", re.I)
+ITEM_SPLIT_RE = re.compile(r"\s*(?:[,;，、]|\band\b|\bor\b|그리고)\s*")
+BULLET_RE = re.compile(r"\s*(?:[-*+•·–]|\(?\d{1,3}[.)])\s+")
 STEP_SYSTEM_RE = re.compile(r"step[- ]by[- ]step|show (your|the) (work|reasoning)|explain your "
                             r"reasoning|in detail|단계별|자세히", re.I)
 
@@ -70,7 +82,7 @@ WHY = {"one": "asks for one word, number or yes/no", "explain": "asks for an exp
 def _kind(question: str, system: str) -> str:
     if ONE_WORD_RE.search(question):
         return "one"
-    if EXPLAIN_RE.search(question):
+    if EXPLAIN_RE.search(question) or (KO_WHY_HOW_RE.search(question) and KO_ASKED_RE.search(question)):
         return "explain"
     if STEP_SYSTEM_RE.search(system):
         return "steps"
@@ -93,6 +105,35 @@ def _named_count(question: str) -> int | None:
             found.append(int(num) if num.isdigit() else NUMBER_WORDS[num.lower()])
     found = [n for n in found if n > 0]
     return min(found) if found else None
+
+
+def list_items(answer: str, max_words: int = 6) -> int:
+    """How many items the answer enumerates: one short item a line (bullets or numbers allowed), or
+    short items in one line between commas, semicolons, "and" or "or" ("Apples, pears and plums.",
+    after a lead-in ending in ":"); 0 when it is not such a list (an item over `max_words` words)."""
+    lines = [BULLET_RE.sub("", ln, count=1).strip() for ln in answer.strip().splitlines() if ln.strip()]
+    if len(lines) >= 2:
+        items = lines[1:] if lines[0].endswith(":") else lines
+    else:
+        line = lines[0].rstrip(".!。") if lines else ""
+        items = [p for p in ITEM_SPLIT_RE.split(line.split(":", 1)[-1]) if p.strip()]
+    if len(items) < 2 or any(len(words(item)) > max_words or not words(item) for item in items):
+        return 0
+    return len(items)
+
+
+def instruction(rec: dict) -> str:
+    """The last user turn less the material it carries: Alpaca's `input` and Dolly's `context` are
+    joined to the instruction (imitate.formats.join_input) and kept as the record's `input`. The
+    material is what the task works on (a passage that says "list" or "why"), not what it demands."""
+    question = turn(rec, "user")
+    for key in ("input", "context"):
+        extra = rec.get(key)
+        if isinstance(extra, str) and extra.strip():
+            head, extra = question.rstrip(), extra.strip()
+            if head.endswith(extra) and head[: -len(extra)].strip():
+                return head[: -len(extra)].rstrip()
+    return question
 
 
 def form(answer: str) -> str:
@@ -131,9 +172,16 @@ class TooShort(Filter):
     one, and so may a task whose answer is as long as its input or one short thing (rewrite,
     sort, classify, translate, pick; write a title, a name, a sentence, a password); any other
     question needs `default_words`. A count the question names caps the demand ("in 3 words",
-    "give five adjectives", "5가지": 3, 5, 5). Length is counted in words, or, where the answer
-    is mostly Korean, Chinese or Japanese, in characters divided by `cjk_chars_per_word` (about
-    two Hangul syllables carry one English word).
+    "give five adjectives", "5가지": 3, 5, 5); a request to list several things with no count
+    ("list", "what are some", "brainstorm", "나열") is met by a list of `list_items`+ short items,
+    however few words ("Regal, mighty, brave."). The demand comes from the instruction only: the
+    record's `input` (Alpaca's input, Dolly's context), joined to the user turn, is material.
+    Length is counted in words, or, where the answer is mostly Korean, Chinese or Japanese, in
+    characters divided by `cjk_chars_per_word`: 16 colloquial Korean replies of the tuning data
+    took 156 Hangul syllables against 101 English words for the same meaning (1.54); formal
+    Korean runs longer (about 2.2), where 1.5 counts generously, which only keeps more.
+    Korean 왜/어떻게 ask for an explanation only in a question put to the listener (a polite
+    ending or a request verb), like English "why do…", not in chat to oneself ("왜 이렇게 안 오지").
 
     An answer that is code, a query, a call or a command (see `form`) is complete without prose
     and is never dropped here; so is a formula alone ("ΔT = T2 - T1"), except where an
@@ -146,15 +194,17 @@ class TooShort(Filter):
     codes = {
         'words': 'fewer words than the question demands',
     }
-    params = ("explain_words", "steps_words", "write_words", "default_words", "cjk_chars_per_word")
+    params = ("explain_words", "steps_words", "write_words", "default_words", "cjk_chars_per_word",
+              "list_items")
     explain_words = 8
     steps_words = 8
     write_words = 10
     default_words = 1
-    cjk_chars_per_word = 2.0
+    cjk_chars_per_word = 1.5
+    list_items = 3
 
     def demand(self, rec: dict) -> tuple[int, str]:
-        question = turn(rec, "user")
+        question = instruction(rec)
         kind = _kind(question, turn(rec, "system"))
         need = {"one": 1, "explain": self.explain_words, "steps": self.steps_words,
                 "write": self.write_words, "transform": self.default_words, "short": self.default_words,
@@ -175,6 +225,8 @@ class TooShort(Filter):
         else:
             n, unit = units, f"{units} words"
         if n >= need:
+            return None
+        if why == WHY["write"] and LIST_ASK_RE.search(instruction(rec)) and list_items(answer) >= self.list_items:
             return None
         shape = form(answer)
         if shape == "code" or (shape == "formula" and not why.startswith((WHY["explain"], WHY["steps"]))):

@@ -113,9 +113,77 @@ def reference_number(reference: str) -> tuple[Fraction, bool] | None:
     return parse_number(m.group(1)) if m else None
 
 
-def matches_reference(answer: str, reference: str) -> tuple[bool, str]:
+# Options of a multiple-choice question: "A)125", "(B) 3 km", "C. Paris", "D: none" at line starts.
+OPTION_LINE_RE = re.compile(r"^[ \t]*\(?([A-H])(?:\)|\.|:)[ \t]*(\S.*?)[ \t]*$", re.M)
+# Inline options on one line: "A) 12 B) 15 C) 18".
+OPTION_INLINE_RE = re.compile(r"(?:^|\s)\(?([A-H])\)\s*(.+?)(?=\s+\(?[A-H]\)|\s*$)", re.M)
+# The letter an answer picks: "Answer: C", "ANSWER:B", "the answer is (D)", "Option C", "correct answer E".
+PICKED_RE = re.compile(r"(?i:\b(?:answer|option|choice)\b)(?:\s*(?i:is|:|=|-))?(?:\s*(?i:option|choice))?"
+                       r"\s*[:(]?\s*([A-H])(?![\w'’])")
+
+
+def options(question: str) -> dict[str, str]:
+    """{letter: option text} of a multiple-choice question: two or more options lettered A, B, ...
+    in order, one a line or inline; {} otherwise ("A. Smith wrote it." alone is not a choice)."""
+    for rx in (OPTION_LINE_RE, OPTION_INLINE_RE):
+        found = {}
+        for m in rx.finditer(question):
+            letter = m.group(1)
+            if ord(letter) - ord("A") == len(found):
+                found[letter] = m.group(2).strip()
+            elif letter == "A":
+                found = {"A": m.group(2).strip()}   # a later list starts over
+        if len(found) >= 2:
+            return found
+    return {}
+
+
+def _holds(text: str, option: str) -> bool:
+    """Does `text` state the option's value: its number among the text's numbers, else its words?"""
+    num = reference_number(option)
+    if num is not None:
+        return any(same_number(n, num) for n in numbers(text))
+    opt = normalize(option)
+    return bool(opt) and f" {opt} " in f" {normalize(text)} "
+
+
+def matches_choice(answer: str, letter: str, question: str) -> tuple[bool, str] | None:
+    """A reference that is an option letter of `question`: the answer agrees when the letter it
+    picks at its end ("Answer: C" in the last sentence or the final answer, else the one "(C)" its
+    final answer names) is that one, or, picking none, when its final answer states that
+    option's value (400 for "C)400") or no other option's (a final answer that names no option,
+    or only values the question itself gives, contradicts nothing). None when `letter` is not an option of the question."""
+    opts = options(question)
+    if letter not in opts:
+        return None
+    found, _ = final_answer(answer)
+    sents = sentences(strip_code(answer).replace("**", ""))
+    end = (sents[-1] if sents else "") + "\n" + found   # where a pick is stated: not "answer choice (A) …" first
+    picked = [p for p in PICKED_RE.findall(end) if p in opts]
+    named = {p for p in re.findall(r"\(([A-H])\)", found) if p in opts}   # "…, so (B) must be true."
+    if not picked and len(named) == 1:
+        picked = list(named)
+    if picked:
+        return picked[-1] == letter, found
+    if _holds(found, opts[letter]):
+        return True, found
+    starts = [m.start() for rx in (OPTION_LINE_RE, OPTION_INLINE_RE) for m in rx.finditer(question)
+              if m.group(1) == "A"]
+    stem = question[:min(starts)] if starts else question   # a number the question gives is no pick ("90 km")
+    return not any(_holds(found, text) and not _holds(stem, text)
+                   for other, text in opts.items() if other != letter), found
+
+
+def matches_reference(answer: str, reference: str, question: str = "") -> tuple[bool, str]:
     """(agrees, the final answer found). A number is matched among the final answer's numbers;
-    a string must appear, normalized, in the final answer or (with no marker) the whole answer."""
+    a string must appear, normalized, in the final answer or (with no marker) the whole answer.
+    A reference that is an option letter of the question ("C" with "C)400" in it) is matched as
+    a choice (matches_choice)."""
+    ref_letter = str(reference).strip().strip("()")
+    if question and len(ref_letter) == 1:
+        choice = matches_choice(answer, ref_letter.upper(), question)
+        if choice is not None:
+            return choice
     found, how = final_answer(answer)
     ref_num = reference_number(str(reference))
     if ref_num is not None:
