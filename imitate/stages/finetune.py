@@ -66,11 +66,14 @@ class Config:
     packing: bool | None = opt(None, "pack records into full rows, padding-free; unset: on a GPU only")
     gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass to save memory")
     kd_teacher: list[str] = opt(None, "white-box KD: teacher model folders or hub ids whose weights are loaded "
-                                "next to the student ('embedded': the embedded model)", factory=list,
+                                "next to the student ('embedded': the embedded model); with a vision-language "
+                                "--student and --kd feature: one vision encoder (SigLIP, CLIP) whose features "
+                                "of each image the student's image tokens learn (cross-modal KD)", factory=list,
                                 old=("teacher_model",))
     kd: list[str] = opt(None, "KD losses: logit, feature (white-box, with --kd-teacher); topk (gray-box, from "
                         "RUN/topk/, no teacher loaded)", factory=list)
-    layer_map: str = opt("", "KD feature layers as 'student:teacher,...' ('': middle layers, proportional)")
+    layer_map: str = opt("", "KD feature layers as 'student:teacher,...' ('': middle layers, proportional; "
+                         "cross-modal: the student's middle layer and the encoder's last)")
     kd_temperature: float = opt(2.0, "KD softmax temperature", old=("temperature",))
     lambda_ce: float = opt(1.0, "KD weight of the cross-entropy on the teacher's answers")
     lambda_kl: float = opt(1.0, "KD weight of the logit KL term")
@@ -102,7 +105,8 @@ class Config:
 def load_records(cfg: Config) -> tuple[Path, list[dict]]:
     """The training records, each tagged `_line` (its line in the file, for error messages)."""
     path = Path(cfg.input) if cfg.input else RunDir(cfg.run).kept
-    return path, [{"messages": rec["messages"], "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no}
+    return path, [{"messages": rec["messages"], "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no,
+                   "images": bool(rec.get("images"))}
                   for no, rec in read_conversations(path, cfg.format)]
 
 
@@ -192,8 +196,15 @@ def build_trainer(cfg: Config):
     import transformers
     from trl import SFTTrainer
 
-    path, records = load_records(cfg)
     student_path, student_name = resolve_student(cfg.student)
+    from imitate.vision.student import is_vision_student
+    if is_vision_student(student_path):   # images: TRL's vision-language path (imitate/vision/student.py)
+        from imitate.vision.student import build_trainer as build_vision_trainer
+        return build_vision_trainer(cfg, student_path, student_name)
+    path, records = load_records(cfg)
+    if any(r["images"] for r in records):
+        raise UserError("these records carry images and the student reads text only: give a vision-language "
+                        "--student (e.g. SmolVLM), see README 'Images'", path)
     tokenizer = load_tokenizer(student_path)
     records = set_system(records, cfg.student_system)
     train_recs, eval_recs = split(records, cfg.eval_fraction, cfg.rng_seed)
