@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+from functools import lru_cache
+
 from imitate.filters.base import Drop, Filter
 from imitate.records import turn
 from imitate.text.language import LANG_SCRIPT, identify, named
+
+
+@lru_cache(maxsize=4096)   # the samples and teachers of one question share it: read it once
+def _question_language(question: str, detector_min_letters: int, detector_min_prob: float,
+                       detector_min_share: float) -> tuple[str | None, str | None, str]:
+    return identify(question, 3, 2, detector_min_letters, detector_min_prob, detector_min_share)   # questions are short
 
 
 class Language(Filter):
@@ -36,14 +44,11 @@ class Language(Filter):
         a_lang, a_script, a_how = identify(turn(rec, "assistant"), self.min_letters, self.min_stopword_hits,
                                            self.detector_min_letters, self.detector_min_prob,
                                            self.detector_min_share)
-        if a_lang is None:
+        if a_lang is None or a_lang in self.languages:
             return None
         question = turn(rec, "user")
-        allowed = set(self.languages) | named(question + "\n" + turn(rec, "system"))
-        if a_lang in allowed:
-            return None
-        q_lang, q_script, q_how = identify(question, 3, 2, self.detector_min_letters,
-                                           self.detector_min_prob, self.detector_min_share)   # questions are short
+        q_lang, q_script, q_how = _question_language(question, self.detector_min_letters, self.detector_min_prob,
+                                                     self.detector_min_share)
         if q_lang is not None:
             bad = q_lang != a_lang
         elif q_script is not None:
@@ -51,6 +56,11 @@ class Language(Filter):
         else:
             bad = bool(self.languages)
         if not bad:
+            return None
+        # A language the question or system message names is allowed (asked only here: most
+        # answers are in the question's language, and the names cost a search of their own).
+        allowed = set(self.languages) | named(question + "\n" + turn(rec, "system"))
+        if a_lang in allowed:
             return None
         want = q_lang or q_script or "?"
         extra = f" (allowed: {','.join(sorted(allowed))})" if allowed else ""

@@ -139,7 +139,7 @@ class Meaningless(Filter):
     def _gibberish(self, prose: str) -> Drop | None:
         toks = LATIN_TOKEN_RE.findall(prose)
         # Acronyms (HTML) and units (km) have few vowels in any language: leave them out.
-        letters = "".join(t for t in toks if len(t) > 2 and not t.isupper()).lower()
+        letters = "".join([t for t in toks if len(t) > 2 and not t.isupper()]).lower()
         if len(letters) >= self.gibberish_min_letters and (
                 prose.isascii() or len(letters) >= 0.5 * len(LETTER_RE.findall(prose))):
             share = 1 - len(letters.translate(NO_VOWELS)) / len(letters)
@@ -181,7 +181,8 @@ class Meaningless(Filter):
                 return Drop("repetition", f"{dup} of {len(lines)} lines repeat; {_shown(line)[:50]!r} ×{n}")
         sents = [s.strip() for s in SENT_END_RE.split(lines_text.replace(SEP, " ")) if s and s.strip()]
         need = max(self.max_sentence_repeats, 0.1 * len(sents))
-        for sent, n in Counter(s.lower() for s in sents if len(s) >= 10 and not s.endswith(":")).most_common():
+        said = Counter(s.lower() for s in sents if len(s) >= 10 and not s.endswith(":")) if len(sents) >= need else {}
+        for sent, n in said.most_common() if said else ():
             if n < need:
                 break
             if len(WORD_RE.findall(sent)) >= 2:   # words, not a rule of dashes
@@ -193,7 +194,8 @@ class Meaningless(Filter):
             if n / len(toks) > limit:
                 return Drop("repetition", f"{word!r} is {n} of {len(toks)} words (max {limit:.2f})")
         raw = lines_text.replace(SEP, " ").strip().encode("utf-8")
-        ratio = len(zlib.compress(raw, 6)) / len(raw) if len(raw) >= 200 else 1.0
+        judged = len(raw) >= self.compress_min_chars or len(toks) >= self.gopher_min_words   # else no use for it
+        ratio = len(zlib.compress(raw, 6)) / len(raw) if len(raw) >= 200 and judged else 1.0
         if len(raw) >= self.compress_min_chars and ratio < self.min_compress_ratio:
             return Drop("repetition", f"zlib shrinks the text to {ratio:.2f} of its size")
         # Text with duplicated n-grams compresses well; below `gopher_max_ratio` is worth counting.

@@ -215,15 +215,17 @@ class TooShort(Filter):
         return need, WHY[kind]
 
     def check(self, rec: dict) -> Drop | None:
-        need, why = self.demand(rec)
-        if need <= 1:
-            return None if turn(rec, "assistant").strip() else Drop("words", f"no words; needs 1 ({why})")
         answer = turn(rec, "assistant")
         units = length_units(answer)
         if cjk_share(answer) >= 0.5:
             n, unit = math.ceil(units / self.cjk_chars_per_word), f"{units} characters"
         else:
             n, unit = units, f"{units} words"
+        if n >= max(self.explain_words, self.steps_words, self.write_words, self.default_words, 1):
+            return None   # long enough for any demand: the question need not be read
+        need, why = self.demand(rec)
+        if need <= 1:
+            return None if answer.strip() else Drop("words", f"no words; needs 1 ({why})")
         if n >= need:
             return None
         if why == WHY["write"] and LIST_ASK_RE.search(instruction(rec)) and list_items(answer) >= self.list_items:

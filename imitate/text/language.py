@@ -29,6 +29,8 @@ LANG_NAMES = {
     "it": r"italian|italiano|italien|이탈리아어", "ru": r"russian|ruso|russe|러시아어",
 }
 NAME_RES = {lang: re.compile(pat, re.I) for lang, pat in LANG_NAMES.items()}
+# Any of them: most texts name no language, and one search tells (then each is asked in turn).
+ANY_NAME_RE = re.compile("|".join(LANG_NAMES.values()), re.I)
 # Where a list item or a clause ends: langdetect reads sentences, not lists of words or names.
 ITEM_END_RE = re.compile(r"[,;:()\[\]\n•·|/]+|(?<=[.!?])\s")
 
@@ -118,4 +120,6 @@ def guess(text: str) -> str | None:
 
 def named(text: str) -> set[str]:
     """Languages that a text names ("translate into Korean", "영어로")."""
+    if not ANY_NAME_RE.search(text):
+        return set()
     return {lang for lang, rx in NAME_RES.items() if rx.search(text)}

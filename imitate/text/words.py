@@ -200,14 +200,16 @@ def script_counts(text: str) -> dict[str, float]:
     return counts
 
 
+@lru_cache(maxsize=16)   # too_short and refusal ask it of the same answer
 def cjk_share(text: str) -> float:
     """Share of letters that are Hangul, kana or Han (unweighted)."""
-    if text.isascii():
+    if text.isascii() or not CJK_RE.search(text):   # no CJK at all: no letter count needed
         return 0.0
     letters = len(LETTER_RE.findall(text))
     return len(CJK_RE.findall(text)) / letters if letters else 0.0
 
 
+@lru_cache(maxsize=16)
 def length_units(text: str) -> int:
     """Words, or characters where the text is mostly Korean, Chinese or Japanese."""
     if cjk_share(text) >= 0.5:
