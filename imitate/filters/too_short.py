@@ -178,7 +178,7 @@ class TooShort(Filter):
     record's `input` (Alpaca's input, Dolly's context), joined to the user turn, is material.
     Length is counted in words, or, where the answer is mostly Korean, Chinese or Japanese, in
     characters divided by `cjk_chars_per_word`: 16 colloquial Korean replies of the tuning data
-    took 156 Hangul syllables against 101 English words for the same meaning (1.54); formal
+    took 156 Hangul syllables where English translations of them took 101 words (1.54); formal
     Korean runs longer (about 2.2), where 1.5 counts generously, which only keeps more.
     Korean 왜/어떻게 ask for an explanation only in a question put to the listener (a polite
     ending or a request verb), like English "why do…", not in chat to oneself ("왜 이렇게 안 오지").
