@@ -129,6 +129,8 @@ def render(run, examples: int = 3) -> str:
             if block not in seen:  # one "not run yet" per section, not one per figure
                 parts.append(block)
                 seen.add(block)
+    from imitate.vision.thumbs import section as images_section   # thumbnails next to the answers
+    parts += images_section(run, examples)
     body = "\n".join(parts)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>imitate report: {html.escape(run.path.resolve().name)}</title>"
