@@ -95,7 +95,8 @@ def test_drawn_set_through_collect_filter_finetune_report(tmp_path, tiny_vlm):
     kept = [json.loads(x) for x in (run / "kept.jsonl").read_text().splitlines()]
     assert len(kept) >= 4 and all(r["images"] for r in kept)
     assert main(["finetune", "--run", str(run), "--student", str(tiny_vlm), "--max-steps", "8",
-                 "--batch-size", "2", "--learning-rate", "1e-2", "--eval-fraction", "0.25", "--max-length", "128"]) == 0
+                 "--batch-size", "2", "--learning-rate", "1e-2", "--eval-fraction", "0.25", "--max-length", "128",
+                 "--merge"]) == 0
     stats = json.loads((run / "finetune_stats.json").read_text())
     assert stats["eval_loss_after"] < stats["eval_loss_before"]
     saved = run / "student"
@@ -116,4 +117,9 @@ def test_drawn_set_through_collect_filter_finetune_report(tmp_path, tiny_vlm):
                   images=[[Image.new("RGB", (96, 96), (220, 30, 30))]], return_tensors="pt")
     with torch.no_grad():
         gen = model.generate(**inputs, max_new_tokens=3, do_sample=False)
+        merged = AutoModelForImageTextToText.from_pretrained(saved / "merged").eval()   # --merge
+        assert torch.allclose(merged(**inputs).logits, model(**inputs).logits, atol=1e-4)
+        base = AutoModelForImageTextToText.from_pretrained(tiny_vlm).eval()
+        assert not torch.allclose(base(**inputs).logits, model(**inputs).logits, atol=1e-4)   # it trained
     assert gen.shape[1] == inputs["input_ids"].shape[1] + 3
+    assert (saved / "merged" / "processor_config.json").is_file()

@@ -265,6 +265,9 @@ def save_student(trainer, cfg: Config, info: dict) -> Path:
 def merge_adapter(adapter_dir: Path, base_path: str) -> None:
     """Reload base + adapter on CPU in fp32, merge, save in the base's own dtype to adapter_dir/merged."""
     import torch
+    from imitate.vision.student import is_vision_student, merge_vision_adapter
+    if is_vision_student(base_path):
+        return merge_vision_adapter(adapter_dir, base_path)
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoConfig, AutoTokenizer
     model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.float32)

@@ -62,6 +62,19 @@ def load_vlm(path: str, dev: dict):
         raise UserError(f"cannot load the vision-language student: {e}", path) from None
 
 
+def merge_vision_adapter(adapter_dir: Path, base_path: str) -> None:
+    """--merge: base + adapter reloaded on CPU in fp32, merged, saved in the base's own dtype with the
+    processor to adapter_dir/merged (a plain vision-language model folder)."""
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    dtype = getattr(AutoConfig.from_pretrained(base_path), "dtype", None) or torch.float32
+    merged.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype).save_pretrained(adapter_dir / "merged")
+    AutoProcessor.from_pretrained(str(adapter_dir)).save_pretrained(adapter_dir / "merged")
+
+
 def language_linears(model: nn.Module, names: list[str]) -> list[str]:
     """Full names of the language model's nn.Linear modules (all of them, or those whose last name
     part is in `names`): LoRA's targets. The LM head is left out, as PEFT's all-linear does."""
@@ -140,8 +153,6 @@ def build_trainer(cfg, student_path: str, student_name: str):
     from imitate.stages.finetune import device_choices, sft_config
     from imitate.train.data import set_system, split
 
-    if cfg.merge:
-        raise UserError("--merge is not supported for a vision-language student yet (the adapter is saved)")
     if cfg.kd and cfg.kd != ["feature"]:
         raise UserError("a vision-language student takes --kd feature only (with a vision encoder as --kd-teacher)")
     path = Path(cfg.input) if cfg.input else RunDir(cfg.run).kept
