@@ -12,6 +12,8 @@ The input may be in any format imitate.formats reads (--input-format; an Alpaca 
   openai    {"messages": [{"role", "content"}, ...]} per line: OpenAI fine-tuning, TRL, Axolotl
   sharegpt  [{"conversations": [{"from": "human"|"gpt", "value"}], "system"}, ...]
   alpaca    [{"instruction", "input", "output", "system", "history": [[user, assistant], ...]}, ...]
+Records with images add `images` (their paths) and an `<image>` per image in the first user turn
+(LLaMA-Factory's multimodal convention; imitate.vision.images.export_row).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from imitate.errors import UserError
 from imitate.formats import CONVERSATION_FORMATS, JOIN, iter_conversations
 from imitate.records import atomic_open, write_json, write_jsonl
 from imitate.rundir import DEFAULT, RunDir
+from imitate.vision.images import export_row, export_rows
 
 FORMATS = ("openai", "sharegpt", "alpaca")
 SUFFIX = {"openai": ".jsonl", "sharegpt": ".json", "alpaca": ".json"}
@@ -119,7 +122,10 @@ def features(fmt: str):
 def write_parquet(path: Path, rows: list[dict], fmt: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    table = pa.Table.from_pylist(rows, schema=arrow_schema(fmt))
+    schema = arrow_schema(fmt)
+    if rows and "images" in rows[0]:
+        schema = schema.append(pa.field("images", pa.list_(pa.string())))
+    table = pa.Table.from_pylist(rows, schema=schema)
     with atomic_open(path, "wb") as f:
         pq.write_table(table, f)
 
@@ -128,12 +134,12 @@ def read_rows(path: Path, fmt: str, input_format: str = "auto") -> list[dict]:
     rows = []
     for table, no, rec in iter_conversations(path, input_format):
         try:
-            rows.append(to_row(fmt, rec["messages"], None, None, rec))
+            rows.append(export_row(to_row(fmt, rec["messages"], None, None, rec), fmt, rec))
         except UserError as e:
             raise table.error(str(e), no) from None
     if not rows:
         raise UserError("file has no records (nothing to export)", path)
-    return rows
+    return export_rows(rows)
 
 
 def update_dataset_info(folder: Path, name: str, entry: dict) -> Path:
@@ -167,7 +173,10 @@ def run(cfg: Config) -> int:
         written.append(out.with_suffix(".parquet"))
         write_parquet(written[-1], rows, cfg.format)
     name = cfg.name or f"{run_dir.path.resolve().name}_{cfg.format}"
-    written.append(update_dataset_info(out.parent, name, dataset_info_entry(cfg.format, out.name)))
+    entry = dataset_info_entry(cfg.format, out.name)
+    if "images" in rows[0]:
+        entry["columns"]["images"] = "images"
+    written.append(update_dataset_info(out.parent, name, entry))
     if run_dir.path.is_dir():
         write_json(run_dir.export_config, config_mod.to_dict(cfg))
     print(f"export: {len(rows)} records as {cfg.format} -> {', '.join(map(str, written))} "

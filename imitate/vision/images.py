@@ -123,3 +123,33 @@ def load_pil(images: list[dict]) -> list:
         with Image.open(io.BytesIO(data)) as img:
             out.append(img.convert("RGB"))
     return out
+
+
+IMAGE_PLACEHOLDER = "<image>"   # LLaMA-Factory's: one per image, in the text, matched with the `images` column
+
+
+def export_row(row: dict, fmt: str, rec: dict | None) -> dict:
+    """An export row (imitate.stages.export) with the record's images: `images` (their paths) and one
+    `<image>` per image at the start of the first user turn, LLaMA-Factory's multimodal convention."""
+    paths = [im["path"] for im in (rec or {}).get("images") or () if isinstance(im, dict) and im.get("path")]
+    if not paths:
+        return row
+    tag = IMAGE_PLACEHOLDER * len(paths)
+    if fmt == "openai":
+        i = next(i for i, m in enumerate(row["messages"]) if m["role"] == "user")
+        row["messages"][i] = {**row["messages"][i], "content": tag + row["messages"][i]["content"]}
+    elif fmt == "sharegpt":
+        i = next(i for i, t in enumerate(row["conversations"]) if t["from"] == "human")
+        row["conversations"][i] = {**row["conversations"][i], "value": tag + row["conversations"][i]["value"]}
+    elif row.get("history"):
+        row["history"][0][0] = tag + row["history"][0][0]
+    else:
+        row["instruction"] = tag + row["instruction"]
+    return {**row, "images": paths}
+
+
+def export_rows(rows: list[dict]) -> list[dict]:
+    """When any row has images, every row gets an `images` list (one column type for the file)."""
+    if any("images" in r for r in rows):
+        return [r if "images" in r else {**r, "images": []} for r in rows]
+    return rows
