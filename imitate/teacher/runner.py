@@ -17,6 +17,7 @@ from typing import Callable
 from imitate.progress import Progress
 from imitate.records import Appender
 from imitate.teacher.client import AbortRun, Answer, Client, RequestFailed, Teacher
+from imitate.vision.images import IMAGE_BYTES
 
 
 @dataclass
@@ -52,7 +53,6 @@ class Request:
         return msgs
 
     def prompt_bytes(self) -> int:
-        from imitate.vision.images import IMAGE_BYTES
         return sum(len(m["content"].encode("utf-8")) for m in self.messages) + IMAGE_BYTES * len(self.images)
 
 
