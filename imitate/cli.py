@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 
 from imitate import config as config_mod
 from imitate.errors import UserError
@@ -50,8 +52,22 @@ def _parser(stage: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def quiet_libraries() -> None:
+    """The libraries' deprecation warnings and loading bars say nothing to a user of the stages; each stage
+    reports its own progress. IMITATE_VERBOSE=1 keeps them."""
+    if os.environ.get("IMITATE_VERBOSE"):
+        return
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")   # read when huggingface_hub is imported
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")     # read when transformers is imported
+    os.environ.setdefault("DATASETS_VERBOSITY", "error")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_libraries()
     for i, a in enumerate(argv):
         if a in RENAMED:
             config_mod.renamed(f"`imitate {a}`", f"`imitate {RENAMED[a]}`")

@@ -10,6 +10,7 @@ from conftest import kill_9_after, run_cli
 from fault_server import FaultServer
 
 from imitate.cli import main
+from imitate.errors import UserError
 from imitate.records import Appender, read_jsonl
 from imitate.rundir import RunDir
 from imitate.stages import eval as ev
@@ -72,18 +73,19 @@ def run_dir(tmp_path, tiny):  # noqa: F811
     return run
 
 
-def stub(run, seeds, models=("base", "student")):
-    """Put ANSWERS of the local models into eval_requests.jsonl, as if generated before."""
-    cfg = ev.Config(run=str(run), eval_seeds=str(seeds))
+def stub(run, seeds, models=("base", "student"), students=(), answers=None):
+    """Put the answers of the local models (ANSWERS, or answers[model]) into eval_requests.jsonl, as if
+    generated before; `students` as --student takes them."""
+    cfg = ev.Config(run=str(run), eval_seeds=str(seeds), student=list(students))
     trained = json.loads((run / "finetune_config.json").read_text())
     local = ev.local_models(cfg, RunDir(run), trained)
     params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
     with Appender(run / "eval_requests.jsonl") as out:
-        for q in ev.new_questions(cfg):
+        for q in ev.new_questions(cfg, set()):
             for m in models:
                 chat = ev.student_chat(q, trained["student_system"])
-                out.write({"id": ev.request_key(local[m]["label"], chat, params), "kind": m,
-                           "messages": chat, "content": ANSWERS[m][q["id"]], "finish_reason": "stop"})
+                out.write({"id": ev.request_key(local[m]["label"], chat, params), "kind": m, "messages": chat,
+                           "content": (answers or ANSWERS)[m][q["id"]], "finish_reason": "stop"})
 
 
 def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
@@ -107,18 +109,18 @@ def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
     assert [got[m]["filter_pass"] for m in ("base", "student", "teacher")] == [0.2, 0.6, 0.8]
     assert got["student"]["mean_words"] == pytest.approx(sum(len(a.split()) for a in ANSWERS["student"].values()) / 5,
                                                           abs=0.05)
-    assert st["gap"]["before"]["all"]["reference_accuracy"] == 0.6667
-    assert st["gap"]["after"]["all"]["reference_accuracy"] == 0.0
-    assert st["gap"]["after"]["all"]["filter_pass"] == 0.2 and st["gap"]["before"]["all"]["judge_margin"] == 0.4
+    assert st["gap"]["base"]["all"]["reference_accuracy"] == 0.6667
+    assert st["gap"]["student"]["all"]["reference_accuracy"] == 0.0
+    assert st["gap"]["student"]["all"]["filter_pass"] == 0.2 and st["gap"]["base"]["all"]["judge_margin"] == 0.4
     assert st["scores"]["student"]["categories"]["math"]["reference_accuracy"] == 0.6667
-    assert st["gap"]["after"]["categories"]["writing"]["language_match"] == 0.5
+    assert st["gap"]["student"]["categories"]["writing"]["language_match"] == 0.5
     recs = read_jsonl(run_dir / "eval.jsonl")
     assert len(recs) == 15
     q3 = next(r for r in recs if r["id"] == "student/q3")
     assert q3["correct"] is False and q3["judge"] == "loss" and q3["verdicts"] == ["B", "A"]
     assert q3["messages"][0] == {"role": "system", "content": "Be brief."}   # as the student was trained
     out = capsys.readouterr().out
-    assert "reference_accuracy" in out and "gap after" in out and "1/3/1" in out
+    assert "reference_accuracy" in out and "gap student" in out and "1/3/1" in out
     assert main(["report", "--run", str(run_dir)]) == 0   # before, after and teacher side by side
     page = (run_dir / "report.html").read_text()
     assert "Evaluation: before and after training" in page and "10 minus 3 is 6." in page   # a disagreement
@@ -133,6 +135,42 @@ def test_a_judge_that_always_says_a_gives_ties(run_dir, tmp_path):
     st = json.loads((run_dir / "eval_stats.json").read_text())
     assert st["scores"]["student"]["all"]["judge"] == {"win": 0, "tie": 5, "loss": 0}
     assert "base" not in st["scores"]
+
+
+def test_several_named_students_side_by_side(run_dir, tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    students = []
+    for name, weights in (("sft", b"1"), ("kd", b"2")):   # different weights: different answers
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(weights)
+        students.append(f"{name}={tmp_path / name}")
+    stub(run_dir, seeds, ("base", "sft", "kd"), students,
+         {"base": ANSWERS["base"], "sft": ANSWERS["base"], "kd": ANSWERS["student"]})
+    flags = [a for s in students for a in ("--student", s)]
+    with FaultServer(answer=teacher_and_judge()) as srv:
+        assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(seeds), "--teacher-url", srv.url,
+                     "--teacher-model", "t", *flags]) == 0
+    st = json.loads((run_dir / "eval_stats.json").read_text())
+    assert list(st["scores"]) == ["base", "sft", "kd", "teacher"] and list(st["gap"]) == ["base", "sft", "kd"]
+    assert [st["scores"][m]["all"]["reference_accuracy"] for m in ("sft", "kd")] == [0.0, 0.6667]
+    assert st["gap"]["kd"]["all"]["reference_accuracy"] == 0.0 and st["gap"]["sft"]["all"]["judge_margin"] == 0.4
+    assert "gap kd" in capsys.readouterr().out
+    with pytest.raises(UserError, match="must differ"):
+        ev.Config(run=str(run_dir), student=[f"base={tmp_path / 'sft'}"])
+
+
+def test_eval_seeds_leave_out_the_trained_questions(run_dir, tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    stub(run_dir, seeds)
+    _, _, q1, _ = SEEDS[0]
+    (run_dir / "kept.jsonl").write_text(json.dumps({"id": "k1", "messages": [
+        {"role": "user", "content": q1}, {"role": "assistant", "content": ANSWERS["teacher"]["q1"]}]}) + "\n")
+    with FaultServer(answer=teacher_and_judge()) as srv:
+        assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(seeds), "--teacher-url", srv.url,
+                     "--teacher-model", "t", "--no-judge"]) == 0
+    st = json.loads((run_dir / "eval_stats.json").read_text())
+    assert st["questions"] == 4 and "1 of the --eval-seeds questions were collected or trained on" in \
+        capsys.readouterr().err
 
 
 def test_rerun_asks_and_generates_nothing(run_dir, tmp_path, capsys):
@@ -247,5 +285,5 @@ def test_embedded_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr
     st = json.loads((run / "eval_stats.json").read_text())
     assert st["scores"]["base"]["all"]["answers"] == st["scores"]["teacher"]["all"]["answers"] == 2
-    assert st["scores"]["base"]["all"]["judge"] is not None and "gap before" in res.stdout
+    assert st["scores"]["base"]["all"]["judge"] is not None and "gap base" in res.stdout
     assert (run / "teacher_server.log").is_file()

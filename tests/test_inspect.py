@@ -103,7 +103,7 @@ def test_load_run_only_finetune_stats(tmp_path):
     assert run.finetune_stats["eval_loss_after"] == 1.21
     assert run.collected is None and run.kept is None
     assert isinstance(insp.fig_loss_curve(run), Figure)
-    assert set(insp.finetune_summary(run)["metric"]) >= {"eval_loss_before", "eval_loss_after"}
+    assert set(insp.finetune_summary(run)["metric"]) >= {"held-out loss before", "held-out loss after"}
     with pytest.raises(insp.NotRunYet, match="collected.jsonl"):
         insp.fig_answer_length(run)
 

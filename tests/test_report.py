@@ -50,6 +50,22 @@ def test_full_report_is_self_contained_and_complete(tmp_path):
     assert json.loads((run_dir / "report_config.json").read_text())["run"] == str(run_dir)
 
 
+def test_summary_is_the_first_section(tmp_path):
+    run_dir = copy_run(tmp_path)
+    page = write_report(run_dir)
+    stats = json.loads((run_dir / "filter_stats.json").read_text())
+    first = re.findall(r"<h2[^>]*>([^<]*)</h2>", page)[0]
+    assert first == "Summary"
+    summary = page.split("<h2", 2)[1]
+    share = round(100 * stats["kept"] / stats["input"])
+    assert f"{stats['input']} collected → {stats['kept']} kept ({share}%)" in summary
+    top = max(stats["reasons"], key=stats["reasons"].get)
+    assert f"dropped most for {top} ({stats['reasons'][top]})" in summary
+    assert "reference accuracy" in summary and "filter pass rate" in summary   # the eval table
+    assert "max tokens per answer" in summary and "LoRA rank" in summary      # the settings
+    assert ">report<" not in page.split("<h2>Stages</h2>")[1].split("</table>")[0]   # not this page
+
+
 def test_record_text_is_escaped(tmp_path):
     page = write_report(copy_run(tmp_path))
     assert "&lt;script&gt;alert('x')&lt;/script&gt; &amp; done" in page
@@ -64,8 +80,9 @@ def test_partial_runs_show_not_run_yet(tmp_path):
     page = write_report(copy_run(tmp_path / "a", "collected.jsonl"))
     assert len(IMG.findall(page)) == 4  # categories, answer length, language mix, teacher usage
     # drop reasons, dropped examples, collect summary, failed requests, fine-tuning (figure and table
-    # miss the same file: one note), evaluation (figure and table: one note; its examples: another)
-    assert page.count('class="missing">not run yet') == 7
+    # miss the same file: one note), evaluation (figure and table: one note; its examples: another),
+    # the summary's settings
+    assert page.count('class="missing">not run yet') == 8
     assert "needs finetune_stats.json" in page
 
     page = write_report(copy_run(tmp_path / "b", "finetune_stats.json"))

@@ -10,11 +10,35 @@ import math
 
 import numpy as np
 import pandas as pd
+import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from imitate.inspect.load import NotRunYet, RunData
 
 MAX_PANELS = 12  # answer-length histograms: the biggest categories only
+# Fonts tried for glyphs DejaVu Sans lacks (Korean, Chinese, Japanese category names): Debian's
+# fonts-noto-cjk, then other common ones. Only installed ones are listed; without any, CJK draws as boxes.
+CJK_FONTS = ["Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC", "NanumGothic", "Source Han Sans KR",
+             "WenQuanYi Zen Hei", "Droid Sans Fallback"]
+
+
+def use_font_fallback() -> list[str]:
+    """Set matplotlib's font list to DejaVu Sans then the installed CJK fonts; returns the list."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    fonts = ["DejaVu Sans", *[f for f in CJK_FONTS if f in installed]]
+    matplotlib.rcParams["font.family"] = fonts
+    return fonts
+
+
+use_font_fallback()
+
+
+def _whole_counts(ax, axis: str = "x") -> None:
+    """Ticks of a count axis at whole numbers only."""
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
 
 
 def _counts(stats: dict | None, key: str, df: pd.DataFrame | None) -> pd.Series | None:
@@ -51,6 +75,7 @@ def fig_categories(run: RunData) -> Figure:
             ax.bar_label(bars, padding=2, fontsize=8)
     ax.set_yticks(y, df["category"])
     ax.set_xlabel("records")
+    _whole_counts(ax)
     ax.set_title("Records per category, before and after the filter")
     fig.legend(loc="outside right upper")
     return fig
@@ -72,6 +97,7 @@ def fig_drop_reasons(run: RunData) -> Figure:
         bars = ax.barh(counts.index.astype(str), counts.values, color="tab:red")
         ax.bar_label(bars, padding=2, fontsize=8)
     ax.set_xlabel("records dropped")
+    _whole_counts(ax)
     ax.set_title(f"Drop reasons ({int(counts.sum())} dropped)")
     return fig
 
@@ -94,6 +120,7 @@ def fig_answer_length(run: RunData) -> Figure:
         bins = np.linspace(0, max(top, 1), 16)
         for (name, _), v in zip(frames, values):
             ax.hist(v, bins=bins, alpha=0.6, label=f"{name} ({len(v)})")
+        _whole_counts(ax, "y")
         ax.set_title(str(cat), fontsize=10)
         ax.set_xlabel("answer characters", fontsize=8)
         ax.legend(fontsize=7)
@@ -103,11 +130,14 @@ def fig_answer_length(run: RunData) -> Figure:
     return fig
 
 
-def fig_language_mix(run: RunData) -> Figure:
-    """Answers per language and category (stacked bars), for collected and kept side by side."""
+def fig_language_mix(run: RunData) -> Figure | str:
+    """Answers per language and category (stacked bars), for collected and kept side by side; one
+    sentence instead when every answer is in one language."""
     run.need_any("collected", "kept")
     frames = [(n, df) for n, df in (("collected", run.collected), ("kept", run.kept)) if df is not None]
     langs = sorted(set().union(*(set(df["language"]) for _, df in frames)))
+    if len(langs) == 1:
+        return f"Every answer is in one language: {langs[0]}."
     fig = Figure(figsize=(4.5 * len(frames), 3.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(frames), squeeze=False)).ravel()
     colors = {lang: f"C{i % 10}" for i, lang in enumerate(langs)}
@@ -120,9 +150,10 @@ def fig_language_mix(run: RunData) -> Figure:
         share = (df["language"].value_counts(normalize=True) * 100).round(0)
         ax.set_title(f"{name}: " + ", ".join(f"{k} {v:.0f}%" for k, v in share.items()), fontsize=10)
         ax.set_xlabel("records")
+        _whole_counts(ax)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, title="language", loc="outside right upper")
-    fig.suptitle("Language mix (record's `language` field, else Hangul vs Latin script)")
+    fig.suptitle("Language mix (the record's language field, else a guess from the text)")
     return fig
 
 
@@ -148,6 +179,7 @@ def fig_teacher_usage(run: RunData) -> Figure:
     if df is not None and df["completion_tokens"].notna().any():
         for name, group in df.groupby("teacher_model"):
             right.hist(group["completion_tokens"].dropna().astype(float), bins=15, alpha=0.6, label=name)
+        _whole_counts(right, "y")
         right.legend(fontsize=8)
     else:
         right.text(0.5, 0.5, "no per-record usage", ha="center", va="center", transform=right.transAxes)
@@ -191,10 +223,10 @@ def fig_loss_curve(run: RunData) -> Figure:
 
 
 def fig_eval(run: RunData) -> Figure:
-    """Reference accuracy and filter pass rate per category: base, student and teacher side by side."""
+    """Reference accuracy and filter pass rate per category: base, each student and teacher side by side."""
     run.need("eval_stats")
     scores = run.eval_stats["scores"]
-    models = [m for m in ("base", "student", "teacher") if m in scores]
+    models = list(scores)
     cats = sorted({c for m in models for c in scores[m]["categories"]}, reverse=True)
     fig = Figure(figsize=(9, 1.5 + 0.6 * len(cats)), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
@@ -208,7 +240,7 @@ def fig_eval(run: RunData) -> Figure:
         ax.set_title(title)
     axes[0].set_yticks(y, cats)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
-    fig.suptitle("Before (base) and after (student) training, and the teacher")
+    fig.suptitle("Before (base) and after training (students), and the teacher")
     return fig
 
 

@@ -16,9 +16,10 @@ from imitate.rundir import FILES, stage_io
 from imitate.stages.report import READS as REPORTED
 from imitate.text.language import guess
 
-# file name -> RunData attribute: the files report.html shows (imitate.stages.report.READS)
-FRAMES = {FILES[k].name: k for k in REPORTED if not k.endswith("_stats")}
-STATS = {FILES[k].name: k for k in REPORTED if k.endswith("_stats")}
+# file name -> RunData attribute: the files report.html shows (imitate.stages.report.READS): JSONL files
+# as DataFrames, JSON files (stats and settings) as dicts
+FRAMES = {FILES[k].name: k for k in REPORTED if FILES[k].name.endswith(".jsonl")}
+STATS = {FILES[k].name: k for k in REPORTED if FILES[k].name.endswith(".json")}
 
 
 def stage_files() -> dict[str, list[str]]:
@@ -50,6 +51,10 @@ class RunData:
     finetune_stats: dict | None = None
     eval: pd.DataFrame | None = None
     eval_stats: dict | None = None
+    collect_config: dict | None = None
+    filter_config: dict | None = None
+    finetune_config: dict | None = None
+    eval_config: dict | None = None
     files: list[str] = field(default_factory=list)
 
     def need(self, *names: str) -> None:
@@ -141,8 +146,13 @@ def load_run(run_dir: str | Path) -> RunData:
 def stages(run: RunData) -> pd.DataFrame:
     """One row per stage: which of its files the folder holds, and whether it looks done."""
     rows = []
-    for stage, names in stage_files().items():
-        have = [n for n in names if n in run.files]
+    files = stage_files()
+    written = [n for names in files.values() for n in names]
+    for stage, names in files.items():
+        if stage == "report":   # this page
+            continue
+        # a file several stages write (the embedded teacher's log) says nothing about which one ran
+        have = [n for n in names if n in run.files and written.count(n) == 1]
         status = "done" if names[0] in have else ("partial" if have else "not run yet")
         rows.append({"stage": stage, "status": status, "files": ", ".join(have) or "-"})
     return pd.DataFrame(rows)

@@ -10,12 +10,18 @@ import pandas as pd
 
 from imitate.inspect.load import RunData
 
-COLLECT_KEYS = ["requests_total", "sent", "succeeded", "failed", "retries", "skipped_existing",
-                "prompt_tokens", "completion_tokens", "wall_s", "completion_tokens_per_s", "teachers",
-                "budget_stopped"]
-FINETUNE_KEYS = ["student", "train_records", "eval_records", "eval_loss_before", "eval_loss_after",
-                 "eval_ppl_before", "eval_ppl_after", "train_runtime_s", "train_tokens", "tokens_per_s",
-                 "max_steps", "steps", "kd"]
+COLLECT_KEYS = {   # collect_stats.json key -> label
+    "requests_total": "requests planned", "sent": "requests sent", "succeeded": "answers received",
+    "failed": "requests failed for good", "retries": "retries", "skipped_existing": "already answered (resumed)",
+    "prompt_tokens": "prompt tokens", "completion_tokens": "completion tokens", "wall_s": "seconds",
+    "completion_tokens_per_s": "completion tokens per second", "teachers": "teachers",
+    "budget_stopped": "stopped by the token budget"}
+FINETUNE_KEYS = {   # finetune_stats.json key -> label
+    "student": "student", "train_records": "training records", "eval_records": "held-out records",
+    "eval_loss_before": "held-out loss before", "eval_loss_after": "held-out loss after",
+    "eval_ppl_before": "held-out perplexity before", "eval_ppl_after": "held-out perplexity after",
+    "train_runtime_s": "training seconds", "train_tokens": "trained tokens", "tokens_per_s": "tokens per second",
+    "max_steps": "steps planned", "steps": "steps run", "kd": "KD losses", "peak_rss_mb": "peak memory (MB)"}
 EVAL_SCORES = ["answers", "reference_accuracy", "filter_pass", "judge_margin", "mean_words", "language_match"]
 
 
@@ -64,10 +70,10 @@ def answer_length_table(run: RunData) -> pd.DataFrame:
     return pd.concat(parts).rename_axis("category").reset_index()
 
 
-def _summary(stats: dict, keys: list[str]) -> pd.DataFrame:
-    rows = [{"metric": k, "value": ", ".join(map(str, v)) if isinstance(v, list) else v}
-            for k, v in stats.items() if k in keys]
-    rows.sort(key=lambda r: keys.index(r["metric"]))
+def _summary(stats: dict, labels: dict[str, str]) -> pd.DataFrame:
+    """metric (its label), value: the keys of `labels` that `stats` holds, in that order."""
+    rows = [{"metric": label, "value": ", ".join(map(str, stats[k])) if isinstance(stats[k], list) else stats[k]}
+            for k, label in labels.items() if k in stats]
     return pd.DataFrame(rows, columns=["metric", "value"])
 
 
@@ -106,12 +112,12 @@ def finetune_summary(run: RunData) -> pd.DataFrame:
 
 
 def eval_table(run: RunData) -> pd.DataFrame:
-    """Per category (all first) and score: base (before training), student (after) and teacher side by
-    side, and the imitation gap (teacher - model) before and after, from eval_stats.json."""
+    """Per category (all first) and score: base (before training), each student (after) and teacher side
+    by side, and each model's imitation gap (teacher - model), from eval_stats.json."""
     run.need("eval_stats")
     st = run.eval_stats
-    cols = {m: st["scores"][m] for m in ("base", "student", "teacher") if m in st["scores"]}
-    cols.update({f"gap {w}": st["gap"][w] for w in ("before", "after") if w in st["gap"]})
+    cols = dict(st["scores"])
+    cols.update({f"gap {m}": g for m, g in st["gap"].items()})
     cats = sorted({c for s in cols.values() for c in s["categories"]})
     rows = []
     for cat in ["all", *cats]:
@@ -124,11 +130,12 @@ def eval_table(run: RunData) -> pd.DataFrame:
 
 
 def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
-    """Up to `n` questions where the student and the teacher disagree: one right and one wrong by the
-    reference first, then those where the judge preferred one of them."""
+    """Up to `n` questions where the last student scored and the teacher disagree: one right and one wrong
+    by the reference first, then those where the judge preferred one of them."""
     run.need("eval")
     df = run.eval
-    pair = df[df["model"] == "student"].merge(df[df["model"] == "teacher"], on="seed_id", suffixes=("", "_t"))
+    students = [m for m in df["model"].unique() if m not in ("base", "teacher")]
+    pair = df[df["model"] == (students[-1] if students else "base")].merge(df[df["model"] == "teacher"], on="seed_id", suffixes=("", "_t"))
     by_ref = pair["correct"].notna() & pair["correct_t"].notna() & (pair["correct"] != pair["correct_t"])
     by_judge = pair["judge"].isin(["win", "loss"]) if "judge" in pair else False
     picked = pd.concat([pair[by_ref], pair[by_judge & ~by_ref]]).head(n)

@@ -1,15 +1,16 @@
 """Score the student before and after training, and the teacher, on questions never trained on.
 
 Questions: finetune's held-out records (their ids in RUN/finetune_stats.json), plus --eval-seeds FILE
-(any seed format). Models (--models): base (the student before training), student (base + the adapter
-in RUN/student, or --student PATH) and teacher (a held-out record's own answer; other questions are
-asked through collect's client: --teacher-url, else the embedded teacher). The students get the system
+(any seed format), less any question this run collected or trained on. Models (--models): base (the student before
+training), each trained student (base + the adapter in RUN/student, or --student [NAME=]PATH, repeated
+to compare several) and teacher (a held-out record's own answer; other questions are asked through
+collect's client: --teacher-url, else the embedded teacher). The students get the system
 message they were trained with (after finetune's --student-system, if any).
 
 Scores per model and category: reference accuracy (final answer against `reference`), filter pass rate
 (the default filters, with drop reasons), the judge's preference of the model's answer against the
 teacher's (asked in both orders; a disagreement is a tie), answer length and language. The imitation
-gap is teacher - model on each score, before (base) and after (student) training.
+gap is teacher - model on each score, for the base (before training) and each student (after).
 
 Every answer and verdict is appended to RUN/eval_requests.jsonl as it arrives; a re-run generates and
 asks only what is missing. RUN/eval.jsonl (every answer with its scores) and RUN/eval_stats.json are
@@ -43,10 +44,9 @@ from imitate.text.answers import matches_reference
 from imitate.text.language import guess
 from imitate.train.data import set_system
 
-READS = ("kept", "student", "finetune_stats", "finetune_config", "eval_requests")
+READS = ("kept", "collected", "student", "finetune_stats", "finetune_config", "eval_requests")
 WRITES = ("eval_requests", "eval", "eval_stats", "eval_config", "teacher_log")
-MODELS = ("base", "student", "teacher")
-STUDENTS = ("base", "student")   # generated here; each is judged against the teacher
+STUDENT = "student"   # the name of a --student given without NAME=, and of RUN/student
 SCORES = ("reference_accuracy", "filter_pass", "judge_margin", "mean_words", "language_match")
 
 
@@ -59,8 +59,10 @@ class Config:
     question_field: str = opt("question", "--eval-seeds column holding the question")
     category_field: str = opt("category", "--eval-seeds column holding the category")
     reference_field: str = opt("reference", "--eval-seeds column holding a short verifiable answer")
-    models: list[str] = opt(None, "models to score: base, student, teacher", factory=lambda: list(MODELS))
-    student: str | None = opt(None, "the trained student: an adapter or model folder; unset: RUN/student")
+    models: list[str] = opt(None, "models to score: base, teacher and the students' names; unset: all",
+                            factory=list)
+    student: list[str] = opt(None, "a trained student, as NAME=PATH or PATH (named 'student'): an adapter or "
+                             "model folder; repeat to compare several; unset: RUN/student", factory=list)
     teacher_url: str | None = opt(None, "OpenAI-compatible base URL of the teacher; unset: the embedded teacher")
     teacher_model: str | None = opt(None, "model name to ask at --teacher-url")
     judge: bool = opt(True, "ask a judge whether each student answer beats the teacher's (both orders)")
@@ -76,9 +78,14 @@ class Config:
     max_attempts: int = opt(6, "attempts per teacher or judge request, the first included")
 
     def __post_init__(self):
-        unknown = sorted(set(self.models) - set(MODELS))
-        if unknown or not self.models:
-            raise UserError(f"--models takes some of {', '.join(MODELS)}; got {', '.join(self.models) or 'none'}")
+        names = list(self.students() or {STUDENT: None})
+        if len(set(names)) < len(names) or {"base", "teacher"} & set(names):
+            raise UserError("--student names must differ from each other and from base and teacher")
+        known = ["base", *names, "teacher"]
+        unknown = sorted(set(self.models) - set(known))
+        if unknown:
+            raise UserError(f"--models takes some of {', '.join(known)}; got {', '.join(self.models)}")
+        self.models = [m for m in known if m in self.models] if self.models else known
         for name in ("max_tokens", "batch_size", "concurrency", "max_attempts"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
@@ -89,6 +96,14 @@ class Config:
         for who in ("teacher", "judge"):
             if getattr(self, f"{who}_url") and not getattr(self, f"{who}_model"):
                 raise UserError(f"--{who}-url needs --{who}-model (the model name to ask)")
+
+    def students(self) -> dict[str, str]:
+        """--student as {name: path}, in the order given."""
+        return dict(s.split("=", 1) if "=" in s else (STUDENT, s) for s in self.student)
+
+    def local(self) -> list[str]:
+        """The models generated here, in --models order: the base and the students."""
+        return [m for m in self.models if m != "teacher"]
 
 
 # -- questions --------------------------------------------------------------------------------------
@@ -136,14 +151,31 @@ def _fields(rec: dict) -> dict:
             **{k: rec[k] for k in ("reference", "language") if rec.get(k) is not None}}
 
 
-def new_questions(cfg: Config) -> list[dict]:
-    """--eval-seeds as questions, each with a system message chosen as collect chooses it."""
+def seen_questions(run_dir: RunDir, trained: dict) -> set[str]:
+    """The last user turn of every record finetune read (held-out ones are asked as such) and of every
+    answer collect gathered here (kept or not): questions that are not fresh."""
+    src = Path(trained["input"]) if trained.get("input") else run_dir.kept
+    seen = set()
+    for path, fmt in ((src, trained.get("format", "auto")), (run_dir.collected, "messages")):
+        if path.exists():
+            seen |= {next(m["content"] for m in reversed(rec["messages"]) if m["role"] == "user")
+                     for _, rec in read_conversations(path, fmt)}
+    return seen
+
+
+def new_questions(cfg: Config, seen: set[str]) -> list[dict]:
+    """--eval-seeds as questions, less those in `seen`, each with a system message chosen
+    as collect chooses it."""
     prompts = load_system_prompts()
     seeds = load_seeds(cfg.eval_seeds, question_field=cfg.question_field, category_field=cfg.category_field,
                        reference_field=cfg.reference_field)
+    fresh = [s for s in seeds if s["question"] not in seen]
+    if len(fresh) < len(seeds):
+        print(f"eval: {len(seeds) - len(fresh)} of the --eval-seeds questions were collected or trained on "
+              "in this run; left out", file=sys.stderr)
     return [{**_fields(s), "id": s["id"], "source": "eval_seeds",
              "prompt": [{"role": "system", "content": choose_prompts(s, prompts, 1, cfg.rng_seed)[0].text},
-                        {"role": "user", "content": s["question"]}]} for s in seeds]
+                        {"role": "user", "content": s["question"]}]} for s in fresh]
 
 
 def student_chat(q: dict, system: str | None) -> list[dict]:
@@ -175,11 +207,13 @@ def local_models(cfg: Config, run_dir: RunDir, trained: dict) -> dict[str, dict]
     if "base" in cfg.models:
         path, name = resolve_student(trained.get("student"))
         out["base"] = {"path": path, "label": f"base {name}"}
-    if "student" in cfg.models:
-        path = Path(cfg.student) if cfg.student else run_dir.student
+    for name, path in (cfg.students() or {STUDENT: run_dir.student}).items():
+        if name not in cfg.models:
+            continue
+        path = Path(path)
         if not path.is_dir():
             raise UserError("no trained student here: run finetune first, or give --student PATH", path)
-        out["student"] = {"path": str(path), "label": f"student {fingerprint(path)}"}
+        out[name] = {"path": str(path), "label": f"student {fingerprint(path)}"}
     return out
 
 
@@ -252,7 +286,7 @@ async def ask_remote(cfg: Config, run_dir: RunDir, questions: list[dict], answer
             reqs = {q["id"]: ask.request("teacher", q["prompt"], params) for q in questions if "answer" not in q}
             got = await ask.ask(list(reqs.values()), "eval teacher") if reqs else {}
             answers["teacher"].update({qid: got[r.key] for qid, r in reqs.items() if r.key in got})
-        pairs = [(m, q) for m in STUDENTS for q in questions
+        pairs = [(m, q) for m in cfg.local() for q in questions
                  if cfg.judge and q["id"] in answers.get(m, {}) and q["id"] in answers.get("teacher", {})]
         if pairs:
             ask, prompt = asker(judge_at), judge.load_prompt()
@@ -277,7 +311,8 @@ def score(model: str, q: dict, ans: dict, verdicts: list | None) -> dict:
     """One eval record: shaped like a collected record (so the filters read it), plus its scores.
     `ans` is an answer record: the messages the model was given, its content, finish_reason, usage."""
     text = ans["content"]
-    correct = matches_reference(text, q["reference"]) if q.get("reference") is not None else (None, None)
+    correct = matches_reference(text, q["reference"], question_text(q)) if q.get("reference") is not None \
+        else (None, None)
     rec = {"id": f"{model}/{q['id']}", "seed_id": q["id"], "model": model, "source": q["source"],
            "category": q["category"], "messages": ans["messages"] + [{"role": "assistant", "content": text}],
            **{k: q[k] for k in ("reference", "language") if k in q},
@@ -303,7 +338,7 @@ def score_all(models: list[str], questions: list[dict], answers: dict, verdicts:
     question id] the judge's two verdicts."""
     recs = []
     for m in models:
-        mine = [score(m, q, answers[m][q["id"]], verdicts.get((m, q["id"])) if m in STUDENTS else None)
+        mine = [score(m, q, answers[m][q["id"]], verdicts.get((m, q["id"])) if m != "teacher" else None)
                 for q in questions if q["id"] in answers[m]]
         filter_all(mine)
         recs += mine
@@ -347,24 +382,24 @@ def gap(teacher: dict, model: dict) -> dict:
 
 
 def stats(recs: list[dict]) -> dict:
-    """Scores per model (overall and per category) and the gaps before (base) and after (student)."""
-    present = [m for m in MODELS if any(r["model"] == m for r in recs)]
+    """Scores per model (overall and per category), in the order the records name the models, and each
+    model's gap to the teacher: the base's before training, each student's after."""
+    present = list(dict.fromkeys(r["model"] for r in recs))
     scores = {m: by_category([r for r in recs if r["model"] == m]) for m in present}
     gaps = {}
-    for when, m in (("before", "base"), ("after", "student")):
-        if m in scores and "teacher" in scores:
-            t, s = scores["teacher"], scores[m]
-            gaps[when] = {"all": gap(t["all"], s["all"]),
-                          "categories": {c: gap(t["categories"][c], v) for c, v in s["categories"].items()
-                                         if c in t["categories"]}}
+    t = scores.get("teacher")
+    for m, s in scores.items():
+        if t and m != "teacher":
+            gaps[m] = {"all": gap(t["all"], s["all"]),
+                       "categories": {c: gap(t["categories"][c], v) for c, v in s["categories"].items()
+                                      if c in t["categories"]}}
     return {"scores": scores, "gap": gaps}
 
 
 def table(st: dict) -> str:
     """The overall scores, one row each, models side by side, then the gaps."""
     scores, gaps = st["scores"], st["gap"]
-    cols = [(m, scores[m]["all"]) for m in MODELS if m in scores] + \
-           [(f"gap {w}", gaps[w]["all"]) for w in ("before", "after") if w in gaps]
+    cols = [(m, s["all"]) for m, s in scores.items()] + [(f"gap {m}", g["all"]) for m, g in gaps.items()]
 
     def cell(row: str, s: dict) -> str:
         if row == "judge win/tie/loss":
@@ -396,7 +431,7 @@ def run(cfg: Config) -> int:
     run_dir = check_run(cfg)
     trained = read_json(run_dir.finetune_config) if run_dir.finetune_config.is_file() else {}
     questions = held_out(run_dir, trained, optional=bool(cfg.eval_seeds))
-    questions += new_questions(cfg) if cfg.eval_seeds else []
+    questions += new_questions(cfg, seen_questions(run_dir, trained)) if cfg.eval_seeds else []
     questions = questions[: cfg.limit] if cfg.limit else questions
     local = local_models(cfg, run_dir, trained)
     cache = load_by_id(run_dir.eval_requests)

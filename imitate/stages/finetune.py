@@ -187,7 +187,7 @@ def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
         include_num_input_tokens_seen="non_padding",   # trainer.state.num_input_tokens_seen: tokens/s
         use_liger_kernel=dev["liger"], seed=cfg.rng_seed, data_seed=cfg.rng_seed,
         logging_steps=max(1, steps // 20), save_strategy="no", eval_strategy="no",
-        report_to=cfg.report_to, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0,
+        report_to=cfg.report_to, disable_tqdm=True, dataloader_num_workers=0,   # imitate.train.steps reports
         dataloader_pin_memory=dev["cuda"])
 
 
@@ -288,7 +288,10 @@ def peak_memory() -> dict:
 
 
 def run(cfg: Config) -> int:
+    from imitate.train.steps import quiet
+
     trainer, info = build_trainer(cfg)
+    quiet(trainer)
     main = trainer.is_world_process_zero()
     if main:
         dev = info["device"]

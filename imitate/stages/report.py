@@ -22,7 +22,7 @@ from imitate.records import atomic_open, write_json
 from imitate.rundir import DEFAULT, RunDir
 
 READS = ("collected", "failed", "kept", "dropped", "collect_stats", "filter_stats", "finetune_stats", "eval",
-         "eval_stats")
+         "eval_stats", "collect_config", "filter_config", "finetune_config", "eval_config")
 WRITES = ("report", "report_config")
 
 STYLE = """
@@ -32,7 +32,9 @@ img { max-width: 100%; }
 table { border-collapse: collapse; font-size: .85em; margin: .8em 0; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-td { max-width: 28em; overflow-wrap: anywhere; }
+td { max-width: 28em; overflow-wrap: break-word; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.outcome { font-size: 1.25em; }
 .missing { color: #8a5a00; background: #fff6e0; padding: .5em .8em; border-left: 4px solid #e0a000; }
 .error { color: #900; background: #fde; padding: .5em .8em; border-left: 4px solid #c00; }
 .meta { color: #666; }
@@ -92,24 +94,47 @@ def figure_html(fig, alt: str) -> str:
 
 
 def table_html(df) -> str:
-    """A DataFrame as an HTML table; pandas escapes every cell (escape=True)."""
-    return df.to_html(index=False, escape=True, na_rep="", border=0, float_format=lambda x: f"{x:.4g}")
+    """A DataFrame as an HTML table that scrolls sideways on a narrow screen; pandas escapes every cell."""
+    table = df.to_html(index=False, escape=True, na_rep="", border=0, float_format=lambda x: f"{x:.4g}")
+    return f'<div class="scroll">{table}</div>'
 
 
-def item_html(fn, run) -> str:
-    """One figure or table; a missing stage reads 'not run yet', a failure an error note (and a warning)."""
+
+def item_html(fn, run, missing: str | None = None) -> str:
+    """One figure or table; a missing stage reads 'not run yet' (or `missing`), a failure an error note
+    (and a warning), an empty table a line saying so."""
     from imitate.inspect import NotRunYet
 
     try:
         value = fn(run)
     except NotRunYet as e:
-        return f'<p class="missing">not run yet: {html.escape(str(e))}</p>'
+        return f'<p class="missing">{html.escape(missing or f"not run yet: {e}")}</p>'
     except Exception as e:  # one broken figure should not cost the whole page
         print(f"warning: report: {fn.__name__} failed: {type(e).__name__}: {e}", file=sys.stderr)
         return f'<p class="error">could not draw {fn.__name__}: {html.escape(f"{type(e).__name__}: {e}")}</p>'
     if hasattr(value, "savefig"):
         return figure_html(value, fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__)
+    if isinstance(value, str):
+        return f"<p>{html.escape(value)}</p>"
+    if value.empty:
+        return f'<p class="meta">none: {html.escape(fn.__doc__.splitlines()[0] if fn.__doc__ else fn.__name__)}</p>'
     return table_html(value)
+
+
+def summary_html(run) -> list[str]:
+    """The page's first section: kept share and top drop reasons, the eval table, the settings."""
+    from imitate.inspect import NotRunYet, summary
+
+    parts = ['<h2 id="summary">Summary</h2>']
+    try:
+        parts.append(f'<p class="outcome">{html.escape(summary.kept_line(run))}</p>')
+    except NotRunYet:
+        parts.append('<p class="missing">not filtered yet: run `imitate filter`</p>')
+    parts.append("<h3>Did the student get closer to the teacher?</h3>")
+    parts.append(item_html(summary.eval_overview, run, "not evaluated yet: run `imitate eval` after finetune"))
+    parts.append("<h3>Settings</h3>")
+    parts.append(item_html(summary.settings, run))
+    return parts
 
 
 def render(run, examples: int = 3) -> str:
@@ -119,7 +144,7 @@ def render(run, examples: int = 3) -> str:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<h1>Run {html.escape(run.path.resolve().name)}</h1>",
              f'<p class="meta">{html.escape(str(run.path.resolve()))} · generated {when}</p>',
-             "<h2>Stages</h2>", table_html(insp.stages(run))]
+             *summary_html(run), "<h2>Stages</h2>", table_html(insp.stages(run))]
     for title, stage, fns in _sections(examples):
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(f'<p class="meta">stage: {html.escape(stage)}</p>')
@@ -132,7 +157,7 @@ def render(run, examples: int = 3) -> str:
     from imitate.vision.thumbs import section as images_section   # thumbnails next to the answers
     parts += images_section(run, examples)
     body = "\n".join(parts)
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>imitate report: {html.escape(run.path.resolve().name)}</title>"
             f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
 
