@@ -24,10 +24,20 @@ CJK_FONTS = ["Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC", "NanumG
 
 
 def use_font_fallback() -> list[str]:
-    """Set matplotlib's font list to DejaVu Sans then the installed CJK fonts; returns the list."""
+    """Set matplotlib's font list to DejaVu Sans then the installed CJK fonts; returns the list.
+    matplotlib caches the fonts it found on first use, so a CJK font installed since then (apt install
+    fonts-noto-cjk) is added from the system's font files here."""
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not installed & set(CJK_FONTS):
+        for path in font_manager.findSystemFonts():
+            if any(k in path for k in ("CJK", "Nanum", "WenQuanYi", "DroidSansFallback")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):   # an unreadable font file: skip it
+                    continue
+        installed = {f.name for f in font_manager.fontManager.ttflist}
     fonts = ["DejaVu Sans", *[f for f in CJK_FONTS if f in installed]]
     matplotlib.rcParams["font.family"] = fonts
     return fonts
