@@ -287,3 +287,136 @@ def test_embedded_end_to_end(tmp_path):
     assert st["scores"]["base"]["all"]["answers"] == st["scores"]["teacher"]["all"]["answers"] == 2
     assert st["scores"]["base"]["all"]["judge"] is not None and "gap base" in res.stdout
     assert (run / "teacher_server.log").is_file()
+
+
+# -- questions with images: the teacher and judge see them, a vision-language student answers them ----
+
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory):
+    from imitate.vision.tiny import build_vlm
+    return build_vlm(tmp_path_factory.mktemp("vlm") / "student")
+
+
+def image_run(tmp_path, student: str, held_out=("circles-00", "square-00"), trained_on=("bars-00",)):
+    """A run folder whose finetune trained `student` on drawn-image records (some held out), and
+    --eval-seeds: the whole drawn set (2 of each kind) plus one text question."""
+    import hashlib
+    from imitate.vision import drawn
+    seeds = drawn.draw(tmp_path / "set", n_per_kind=2)
+    rows = [json.loads(x) for x in seeds.read_text().splitlines()]
+    refs = {}
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / "kept.jsonl", "w") as f:
+        for s in rows:
+            img = (seeds.parent / s["image"]).resolve()
+            sha = hashlib.sha256(img.read_bytes()).hexdigest()
+            refs[sha] = s["reference"]
+            if s["id"] in held_out + trained_on:
+                f.write(json.dumps({"id": s["id"], "seed_id": s["id"], "category": s["category"],
+                                    "reference": s["reference"], "images": [{"path": str(img), "sha256": sha}],
+                                    "messages": [{"role": "system", "content": "Look closely."},
+                                                 {"role": "user", "content": s["question"]},
+                                                 {"role": "assistant", "content": f"The answer is {s['reference']}."}]})
+                        + "\n")
+    with open(seeds, "a") as f:
+        f.write(json.dumps({"id": "text-1", "category": "math", "question": "What is 2 plus 3?", "reference": "5"}) + "\n")
+    (run / "finetune_config.json").write_text(json.dumps({"student": str(student), "student_system": "Be brief."}))
+    (run / "finetune_stats.json").write_text(json.dumps({"eval_ids": list(held_out)}))
+    return run, seeds, refs
+
+
+def image_parts(body: dict) -> list[str]:
+    """The data URIs of the image parts in a request's last user turn."""
+    user = [m for m in body["messages"] if m["role"] == "user"][-1]
+    return [p["image_url"]["url"] for p in user["content"] if p.get("type") == "image_url"] \
+        if isinstance(user["content"], list) else []
+
+
+def sha_of(uri: str) -> str:
+    import base64
+    import hashlib
+    assert uri.startswith("data:image/png;base64,")
+    return hashlib.sha256(base64.b64decode(uri.split(",", 1)[1])).hexdigest()
+
+
+def test_image_questions_are_asked_with_their_images(tmp_path, tiny_vlm, capsys):
+    from fault_server import text_of
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    run, seeds, refs = image_run(tmp_path, tiny_vlm)
+    # the trained student: a LoRA adapter on the tiny VLM with its processor, as finetune saves it
+    lora = get_peft_model(AutoModelForImageTextToText.from_pretrained(tiny_vlm),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.save_pretrained(run / "student")
+    AutoProcessor.from_pretrained(tiny_vlm).save_pretrained(run / "student")
+
+    def answer(body):
+        uris = image_parts(body)
+        if text_of(body["messages"][0]["content"]).startswith(JUDGE):
+            return "Both are fine. [[C]]"
+        return f"The answer is {refs[sha_of(uris[0])] if uris else '5'}."
+
+    def args(url):
+        return ["eval", "--run", str(run), "--eval-seeds", str(seeds), "--teacher-url", url, "--teacher-model",
+                "vlm", "--max-tokens", "4", "--batch-size", "4"]
+
+    with FaultServer(answer=answer) as srv:
+        assert main(args(srv.url)) == 0
+    bodies = [r["body"] for r in srv.requests]
+    teacher = [b for b in bodies if not text_of(b["messages"][0]["content"]).startswith(JUDGE)]
+    judged = [b for b in bodies if text_of(b["messages"][0]["content"]).startswith(JUDGE)]
+    # 10 drawn + 1 text seed, less the 3 trained on or held out (same words and image); circles-01 is
+    # the same words as circles-00 about another image: fresh
+    assert "3 of the --eval-seeds questions were collected or trained on" in capsys.readouterr().err
+    assert len(teacher) == 8 and sorted(len(image_parts(b)) for b in teacher) == [0] + [1] * 7
+    import hashlib
+    fresh = [(seeds.parent / r["image"]).read_bytes() for r in map(json.loads, seeds.read_text().splitlines())
+             if r.get("image") and r["id"] not in ("circles-00", "square-00", "bars-00")]
+    assert sorted(sha_of(image_parts(b)[0]) for b in teacher if image_parts(b)) == sorted(
+        hashlib.sha256(data).hexdigest() for data in fresh)   # sign_00 and sign_01 are the same picture
+    assert len(judged) == 2 * 10 * 2 and sum(len(image_parts(b)) == 1 for b in judged) == 2 * 9 * 2
+    st = json.loads((run / "eval_stats.json").read_text())
+    assert st["questions"] == 10 and st["sources"] == {"held_out": 2, "eval_seeds": 8}
+    assert st["scores"]["teacher"]["all"]["reference_accuracy"] == 1.0   # each image went with its question
+    for m in ("base", "student"):
+        s = st["scores"][m]["all"]
+        assert s["answers"] == 10 and s["with_reference"] == 10 and s["reference_accuracy"] is not None
+        assert s["judge"] == {"win": 0, "tie": 10, "loss": 0}
+        assert st["generation"][m]["generated"] == 9   # the two sign questions are one chat: generated once
+    assert st["models"]["student"] != st["models"]["base"]
+    recs = read_jsonl(run / "eval.jsonl")
+    assert len(recs) == 30 and sum(bool(r.get("images")) for r in recs) == 27
+    local = [r for r in read_jsonl(run / "eval_requests.jsonl") if r["kind"] in ("base", "student")]
+    assert len(local) == 18 and all(isinstance(r["content"], str) for r in local)
+    assert sum(len(r.get("images", [])) for r in local) == 16
+    # the same words about two images: two questions, two answers of each model
+    circles = [r for r in recs if r["model"] == "student" and r["category"] == "circles"]
+    assert len({r["images"][0]["sha256"] for r in circles}) == 2
+    with FaultServer(answer=answer) as srv:   # a re-run asks and generates nothing
+        assert main(args(srv.url)) == 0
+    assert srv.count() == 0 and capsys.readouterr().err.count("0 to generate") == 2
+    from imitate.vision.answer import end_of_turn   # generation stops where training's labels end
+    proc = AutoProcessor.from_pretrained(tiny_vlm)
+    assert end_of_turn(proc) == proc.tokenizer.convert_tokens_to_ids("<end_of_utterance>")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("text_student", "9 questions carry images and base reads text only"),
+    ("embedded_teacher", "the embedded teacher reads text only"),
+    ("embedded_judge", "the embedded judge reads text only"),
+])
+def test_image_questions_need_vision_models(tmp_path, tiny, tiny_vlm, capsys, case, message):
+    run, seeds, _ = image_run(tmp_path, tiny if case == "text_student" else tiny_vlm)
+    args = ["eval", "--run", str(run), "--eval-seeds", str(seeds), "--models",
+            "base,teacher" if case != "embedded_judge" else "base"]
+    if case == "text_student":
+        args += ["--teacher-url", "http://127.0.0.1:9/v1", "--teacher-model", "vlm"]
+    if case == "embedded_judge":   # held-out answers only: no teacher asked, but the judge reads them
+        args = ["eval", "--run", str(run), "--models", "base,teacher"]
+        message = "2 questions carry images, and the embedded judge reads text only"
+    before = sorted(p.name for p in run.iterdir())
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before

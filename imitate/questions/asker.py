@@ -37,12 +37,16 @@ class Asker:
         self._copies = Counter()
         self._server = self._client = self._out = None
 
-    def request(self, kind: str, messages: list[dict], params: dict) -> Request:
-        """A Request; the n-th identical one in this run gets sample n, so its key differs."""
-        blob = json.dumps([messages, params], sort_keys=True, ensure_ascii=False)
+    def request(self, kind: str, messages: list[dict], params: dict, images: list[dict] | None = None,
+                image_side: int = 0) -> Request:
+        """A Request (with `images` on its last user turn, sent at most `image_side` px, as collect sends
+        them); the n-th identical one in this run gets sample n, so its key differs."""
+        images = tuple(images or ())
+        blob = json.dumps([messages, params, [im["sha256"] for im in images]], sort_keys=True, ensure_ascii=False)
         sample = self._copies[blob]
         self._copies[blob] += 1
-        return Request(self.teacher, messages, params, sample, meta={"kind": kind})
+        return Request(self.teacher, messages, params, sample, meta={"kind": kind}, images=images,
+                       image_side=image_side if images else 0)
 
     async def ask(self, requests: list[Request], desc: str) -> dict[str, dict]:
         """key -> answer record ({content, finish_reason, ...}) for each request answered, now or before."""
@@ -66,7 +70,8 @@ class Asker:
 
     def _record(self, req: Request, ans: Answer) -> dict:
         rec = {"id": req.key, "kind": req.meta["kind"], "teacher": req.teacher.label, "messages": req.messages,
-               "params": req.params, "sample": req.sample, "content": ans.content,
+               "params": req.params, **({"images": list(req.images)} if req.images else {}),
+               "sample": req.sample, "content": ans.content,
                "finish_reason": ans.finish_reason,
                "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens},
                "created": utc_now()}

@@ -7,6 +7,13 @@ to compare several) and teacher (a held-out record's own answer; other questions
 collect's client: --teacher-url, else the embedded teacher). The students get the system
 message they were trained with (after finetune's --student-system, if any).
 
+Images: a held-out record's images, and an --eval-seeds question's (--image-field / --images-field, as
+collect reads them), go with the question to every model. The teacher and the judge get them as collect
+sends them (runner.Request: image content parts, downscaled to --max-image-side); a vision-language
+base or student generates locally through its processor (imitate.vision.answer). A text-only student,
+or the embedded (text-only) teacher or judge, given image questions is refused before anything runs.
+A question is known by its text and its images' sha256: the same words about another image are fresh.
+
 Scores per model and category: reference accuracy (final answer against `reference`), filter pass rate
 (the default filters, with drop reasons), the judge's preference of the model's answer against the
 teacher's (asked in both orders; a disagreement is a tie), answer length and language. The imitation
@@ -59,6 +66,11 @@ class Config:
     question_field: str = opt("question", "--eval-seeds column holding the question")
     category_field: str = opt("category", "--eval-seeds column holding the category")
     reference_field: str = opt("reference", "--eval-seeds column holding a short verifiable answer")
+    image_field: str = opt("image", "--eval-seeds column holding the path of one image the question is about "
+                           "(relative to the seed file's folder); every model is asked with it")
+    images_field: str = opt("images", "--eval-seeds column holding a list of image paths (as --image-field)")
+    max_image_side: int = opt(1024, "downscale each image sent to the teacher and the judge so that its longer "
+                              "side is at most this many pixels (as collect's --max-image-side)")
     models: list[str] = opt(None, "models to score: base, teacher and the students' names; unset: all",
                             factory=list)
     student: list[str] = opt(None, "a trained student, as NAME=PATH or PATH (named 'student'): an adapter or "
@@ -89,6 +101,8 @@ class Config:
         for name in ("max_tokens", "batch_size", "concurrency", "max_attempts"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_image_side < 16:
+            raise UserError("--max-image-side must be at least 16 pixels")
         if self.limit is not None and self.limit < 1:
             raise UserError("--limit must be at least 1")
         if not 0 <= self.temperature <= 2:
@@ -139,11 +153,22 @@ def held_out(run_dir: RunDir, trained: dict, optional: bool) -> list[dict]:
     for i in ids:
         rec, msgs = recs[i], recs[i]["messages"]
         last = max(j for j, m in enumerate(msgs) if m["role"] == "assistant")
-        out.append({**_fields(rec), "id": i, "source": "held_out", "prompt": msgs[:last],
+        out.append({**_fields(rec), "id": i, "source": "held_out", "prompt": msgs[:last], **_images(rec),
                     "answer": {"messages": msgs[:last], "content": msgs[last]["content"],
                                "finish_reason": rec.get("finish_reason"),
                                "usage": rec.get("usage")}})
     return out
+
+
+def _images(rec: dict) -> dict:
+    """{"images": [{"path", "sha256"}]} of a record or seed with images, else {}."""
+    ims = [{"path": im["path"], "sha256": im["sha256"]} for im in rec.get("images") or ()]
+    return {"images": ims} if ims else {}
+
+
+def question_key(text: str, images: list[dict] | None) -> tuple:
+    """What makes a question the same one: its text and its images' sha256."""
+    return (text, *(im["sha256"] for im in images or ()))
 
 
 def _fields(rec: dict) -> dict:
@@ -151,29 +176,30 @@ def _fields(rec: dict) -> dict:
             **{k: rec[k] for k in ("reference", "language") if rec.get(k) is not None}}
 
 
-def seen_questions(run_dir: RunDir, trained: dict) -> set[str]:
+def seen_questions(run_dir: RunDir, trained: dict) -> set[tuple]:
     """The last user turn of every record finetune read (held-out ones are asked as such) and of every
     answer collect gathered here (kept or not): questions that are not fresh."""
     src = Path(trained["input"]) if trained.get("input") else run_dir.kept
     seen = set()
     for path, fmt in ((src, trained.get("format", "auto")), (run_dir.collected, "messages")):
         if path.exists():
-            seen |= {next(m["content"] for m in reversed(rec["messages"]) if m["role"] == "user")
-                     for _, rec in read_conversations(path, fmt)}
+            seen |= {question_key(next(m["content"] for m in reversed(rec["messages"]) if m["role"] == "user"),
+                                  rec.get("images")) for _, rec in read_conversations(path, fmt)}
     return seen
 
 
-def new_questions(cfg: Config, seen: set[str]) -> list[dict]:
+def new_questions(cfg: Config, seen: set[tuple]) -> list[dict]:
     """--eval-seeds as questions, less those in `seen`, each with a system message chosen
     as collect chooses it."""
     prompts = load_system_prompts()
     seeds = load_seeds(cfg.eval_seeds, question_field=cfg.question_field, category_field=cfg.category_field,
-                       reference_field=cfg.reference_field)
-    fresh = [s for s in seeds if s["question"] not in seen]
+                       reference_field=cfg.reference_field, image_field=cfg.image_field,
+                       images_field=cfg.images_field)
+    fresh = [s for s in seeds if question_key(s["question"], s.get("images")) not in seen]
     if len(fresh) < len(seeds):
         print(f"eval: {len(seeds) - len(fresh)} of the --eval-seeds questions were collected or trained on "
               "in this run; left out", file=sys.stderr)
-    return [{**_fields(s), "id": s["id"], "source": "eval_seeds",
+    return [{**_fields(s), **_images(s), "id": s["id"], "source": "eval_seeds",
              "prompt": [{"role": "system", "content": choose_prompts(s, prompts, 1, cfg.rng_seed)[0].text},
                         {"role": "user", "content": s["question"]}]} for s in fresh]
 
@@ -217,16 +243,39 @@ def local_models(cfg: Config, run_dir: RunDir, trained: dict) -> dict[str, dict]
     return out
 
 
-def request_key(label: str, messages: list[dict], params: dict) -> str:
-    """The key of one answer: runner.Request's hash of model, messages and parameters."""
-    return Request(Teacher(model=label), messages, params).key
+def request_key(label: str, messages: list[dict], params: dict, images: list[dict] | None = None) -> str:
+    """The key of one answer: runner.Request's hash of model, messages, parameters and images' sha256."""
+    return Request(Teacher(model=label), messages, params, images=tuple(images or ())).key
+
+
+def check_images(cfg: Config, questions: list[dict], local: dict[str, dict]) -> None:
+    """Image questions need vision-language local models, and a remote teacher and judge (when asked):
+    marks each local model `vision` (whether it generates through a processor)."""
+    from imitate.vision.answer import is_vision_model
+
+    n = sum(bool(q.get("images")) for q in questions)
+    for name, model in local.items():
+        model["vision"] = bool(n) and is_vision_model(model["path"])
+        if n and not model["vision"]:
+            raise UserError(f"{n} questions carry images and {name} reads text only: give a vision-language "
+                            f"student (see README, Images), or leave {name} out with --models", model["path"])
+    if not n:
+        return
+    asks_teacher = "teacher" in cfg.models and any(q.get("images") and "answer" not in q for q in questions)
+    if asks_teacher and not cfg.teacher_url:
+        raise UserError(f"{n} questions carry images, and the embedded teacher reads text only: give a "
+                        "vision-language teacher with --teacher-url and --teacher-model")
+    if cfg.judge and local and not (cfg.judge_url or cfg.teacher_url) and "teacher" in cfg.models:
+        raise UserError(f"{n} questions carry images, and the embedded judge reads text only: give a "
+                        "vision-language judge with --judge-url and --judge-model (or --teacher-url), or --no-judge")
 
 
 def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: list[list[dict]],
-                   cache: dict, params: dict) -> dict:
-    """Generate the answers not yet in `cache`, appending each batch; {'tokens_per_s', 'generated'}."""
-    keys = [request_key(model["label"], c, params) for c in chats]
-    todo = list({k: c for k, c in zip(keys, chats) if k not in cache}.items())
+                   images: list[list[dict]], cache: dict, params: dict) -> dict:
+    """Generate the answers not yet in `cache`, appending each batch; {'tokens_per_s', 'generated'}.
+    images[i]: the images chat i is about ([{"path", "sha256"}], maybe none)."""
+    keys = [request_key(model["label"], c, params, ims) for c, ims in zip(chats, images)]
+    todo = list({k: (c, ims) for k, c, ims in zip(keys, chats, images) if k not in cache}.items())
     print(f"eval: {name}: {len(set(keys)) - len(todo)} answers on disk, {len(todo)} to generate", file=sys.stderr)
     if not todo:
         return {"generated": 0}
@@ -236,9 +285,9 @@ def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: 
         def done(batch: list[int], answers: list[dict]) -> None:
             nonlocal tokens
             for j, ans in zip(batch, answers):
-                key, chat = todo[j]
+                key, (chat, ims) = todo[j]
                 cache[key] = {"id": key, "kind": name, "model": model["label"], "messages": chat, "params": params,
-                              "content": ans["content"], "finish_reason": ans["finish_reason"],
+                              **({"images": ims} if ims else {}), "content": ans["content"], "finish_reason": ans["finish_reason"],
                               "usage": {k: ans[k] for k in ("prompt_tokens", "completion_tokens")},
                               "created": utc_now()}
                 out.write(cache[key])
@@ -247,11 +296,16 @@ def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: 
             progress.update(done=len(batch), tokens=new)
 
         kw = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, seed=cfg.rng_seed, done=done)
-        if generate.vllm_ready():
-            generate.generate_vllm(model["path"], [c for _, c in todo], **kw)
+        if model.get("vision"):
+            from imitate.vision import answer
+            lm, processor = answer.load(model["path"])
+            answer.generate(lm, processor, [c for _, (c, _) in todo], [ims for _, (_, ims) in todo],
+                            batch_size=cfg.batch_size, **kw)
+        elif generate.vllm_ready():
+            generate.generate_vllm(model["path"], [c for _, (c, _) in todo], **kw)
         else:
             lm, tok = generate.load(model["path"])
-            generate.generate(lm, tok, [c for _, c in todo], batch_size=cfg.batch_size, **kw)
+            generate.generate(lm, tok, [c for _, (c, _) in todo], batch_size=cfg.batch_size, **kw)
     progress.close()
     wall = time.time() - t0
     return {"generated": len(todo), "tokens_per_s": round(tokens / wall, 1) if wall else None}
@@ -283,7 +337,8 @@ async def ask_remote(cfg: Config, run_dir: RunDir, questions: list[dict], answer
         if "teacher" in cfg.models:
             ask = asker(teacher)
             params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
-            reqs = {q["id"]: ask.request("teacher", q["prompt"], params) for q in questions if "answer" not in q}
+            reqs = {q["id"]: ask.request("teacher", q["prompt"], params, q.get("images"), cfg.max_image_side)
+                    for q in questions if "answer" not in q}
             got = await ask.ask(list(reqs.values()), "eval teacher") if reqs else {}
             answers["teacher"].update({qid: got[r.key] for qid, r in reqs.items() if r.key in got})
         pairs = [(m, q) for m in cfg.local() for q in questions
@@ -293,7 +348,8 @@ async def ask_remote(cfg: Config, run_dir: RunDir, questions: list[dict], answer
             reqs = {}
             for m, q in pairs:
                 mine, theirs = answers[m][q["id"]]["content"], answers["teacher"][q["id"]]["content"]
-                reqs[m, q["id"]] = [ask.request("judge", judge.messages(prompt, question_text(q), a, b), judge.PARAMS)
+                reqs[m, q["id"]] = [ask.request("judge", judge.messages(prompt, question_text(q), a, b), judge.PARAMS,
+                                                q.get("images"), cfg.max_image_side)
                                     for a, b in ((mine, theirs), (theirs, mine))]
             got = await ask.ask([r for two in reqs.values() for r in two], "eval judge")
             verdicts = {k: [judge.verdict(got[r.key]["content"]) if r.key in got else None for r in two]
@@ -315,7 +371,7 @@ def score(model: str, q: dict, ans: dict, verdicts: list | None) -> dict:
         else (None, None)
     rec = {"id": f"{model}/{q['id']}", "seed_id": q["id"], "model": model, "source": q["source"],
            "category": q["category"], "messages": ans["messages"] + [{"role": "assistant", "content": text}],
-           **{k: q[k] for k in ("reference", "language") if k in q},
+           **{k: q[k] for k in ("reference", "language", "images") if k in q},
            "finish_reason": ans.get("finish_reason"), "usage": ans.get("usage"),
            "correct": correct[0], "final_answer": correct[1], "words": len(text.split()),
            "answer_language": guess(text), "question_language": q.get("language") or guess(question_text(q)),
@@ -434,6 +490,7 @@ def run(cfg: Config) -> int:
     questions += new_questions(cfg, seen_questions(run_dir, trained)) if cfg.eval_seeds else []
     questions = questions[: cfg.limit] if cfg.limit else questions
     local = local_models(cfg, run_dir, trained)
+    check_images(cfg, questions, local)
     cache = load_by_id(run_dir.eval_requests)
     write_json(run_dir.eval_config, config_mod.to_dict(cfg))
     print(f"eval: {len(questions)} questions ({dict(Counter(q['source'] for q in questions))}); "
@@ -443,8 +500,10 @@ def run(cfg: Config) -> int:
     answers, speed = {m: {} for m in cfg.models}, {}
     for name, model in local.items():
         chats = [student_chat(q, trained.get("student_system")) for q in questions]
-        speed[name] = answer_locally(cfg, run_dir, name, model, chats, cache, params)
-        answers[name] = {q["id"]: cache[request_key(model["label"], c, params)] for q, c in zip(questions, chats)}
+        images = [q.get("images") or [] for q in questions]
+        speed[name] = answer_locally(cfg, run_dir, name, model, chats, images, cache, params)
+        answers[name] = {q["id"]: cache[request_key(model["label"], c, params, ims)]
+                         for q, c, ims in zip(questions, chats, images)}
     if "teacher" in cfg.models:
         answers["teacher"] = {q["id"]: q["answer"] for q in questions if "answer" in q}
     verdicts, stopped = asyncio.run(ask_remote(cfg, run_dir, questions, answers))
@@ -453,7 +512,8 @@ def run(cfg: Config) -> int:
     out = {"questions": len(questions), "sources": dict(Counter(q["source"] for q in questions)),
            "models": {m: local[m]["label"] for m in local},
            "judge": (cfg.judge_model or cfg.teacher_model or EMBEDDED_NAME) if verdicts else None,
-           "backend": "vllm" if generate.vllm_ready() else "transformers generate", "generation": speed,
+           "backend": "vllm" if generate.vllm_ready() and not any(m.get("vision") for m in local.values())
+           else "transformers generate", "generation": speed,
            **stats(recs), "stopped": stopped, "wall_s": round(time.time() - t0, 2)}
     write_jsonl(run_dir.eval, recs)
     write_json(run_dir.eval_stats, out)
