@@ -77,6 +77,9 @@ def test_notebook_runs_on_the_fixture(path):
         assert len(outputs(nb, "image/png")) == 7  # every figure drawn
         assert not any("not run yet" in s for s in outputs(nb, "stream"))
         assert any("&lt;script&gt;" in h for h in outputs(nb, "text/html"))  # the dropped-examples table
+        assert not any("Images and answers" in h for h in outputs(nb, "text/html"))   # a text run: no section
+        cell = next(c for c in nb.cells if "images" in c.metadata.get("tags", []))
+        assert cell.outputs == []   # nothing visible, not even None
 
 
 @pytest.mark.parametrize("keep, images", [(["collected.jsonl"], 4), (["finetune_stats.json"], 1), ([], 0)],
@@ -87,3 +90,26 @@ def test_inspect_run_on_partial_runs(tmp_path, keep, images):
     nb = execute(nbformat.read(ROOT / "notebooks" / "inspect_run.ipynb", as_version=4), tmp_path)
     assert len(outputs(nb, "image/png")) == images
     assert any("not run yet" in s for s in outputs(nb, "stream"))
+
+
+def test_inspect_run_shows_thumbnails_for_a_run_with_images(tmp_path):
+    import hashlib
+    import json
+
+    from imitate.vision import drawn
+    seeds = drawn.draw(tmp_path / "set", n_per_kind=1)
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / "kept.jsonl", "w") as f:
+        for s in map(json.loads, seeds.read_text().splitlines()):
+            img = (seeds.parent / s["image"]).resolve()
+            f.write(json.dumps({"id": s["id"], "category": s["category"], "reference": s["reference"],
+                                "images": [{"path": str(img), "sha256": hashlib.sha256(img.read_bytes()).hexdigest()}],
+                                "messages": [{"role": "user", "content": s["question"]},
+                                             {"role": "assistant", "content": f"It is {s['reference']}."}]}) + "\n")
+    nb = execute(nbformat.read(ROOT / "notebooks" / "inspect_run.ipynb", as_version=4), run)
+    assert not outputs(nb, "error")
+    cell = next(c for c in nb.cells if "images" in c.metadata.get("tags", []))
+    page = cell.outputs[0].data["text/html"]
+    assert page.startswith("<h2>Images and answers</h2>") and page.count('<img alt="') == 5
+    assert "What colour is the square?" in page and "data:image/png;base64," in page
