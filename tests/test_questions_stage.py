@@ -277,3 +277,17 @@ def test_config_file_and_include_source(tmp_path):
 
 def json_load(path):
     return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("method", ["self-instruct", "evol"])
+def test_image_seeds_are_refused_not_stripped(tmp_path, capsys, method):
+    from imitate.vision import drawn
+    seeds = drawn.draw(tmp_path / "set", n_per_kind=1)
+    with open(seeds, "a") as f:   # a text seed among them does not make the images go away
+        f.write('{"id": "t1", "question": "Name three rivers in Europe."}\n')
+    with FaultServer() as srv:
+        assert main(["questions", "--seeds", str(seeds), "--run", str(tmp_path / "run"), "--method", method,
+                     "--teacher-url", srv.url, "--teacher-model", "vlm"]) == 2
+    err = capsys.readouterr().err
+    assert "5 seeds carry images (the first: 'circles-00')" in err and "give image seeds to collect" in err
+    assert str(seeds) in err and srv.count() == 0 and not (tmp_path / "run").exists()

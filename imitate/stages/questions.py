@@ -11,6 +11,10 @@
 Both drop near-duplicates (ROUGE-L >= --similarity-threshold), questions outside --min-words ..
 --max-words, and questions that need an image, a file or a web page.
 
+Seeds with images (`image` / `images`, as collect reads them) are refused (exit 2, nothing written):
+the questions written are text, so the images would be lost, and the rules above drop questions that
+need one. Give image seeds to collect directly.
+
 Writes DIR/questions.jsonl ({id, question, category, method, round, parent_id (evol), language};
 `collect` in the same run folder asks them), questions_dropped.jsonl (each dropped question with
 drop_reason and evidence), questions_failed.jsonl, questions_stats.json, questions_config.json.
@@ -105,6 +109,11 @@ def run(cfg: Config) -> int:
     # Everything that can be wrong with the input is checked before DIR is touched.
     seeds = load_seeds(cfg.seeds, question_field=cfg.question_field, category_field=cfg.category_field,
                        split=cfg.split)
+    with_images = [s for s in seeds if s.get("images")]
+    if with_images:
+        raise UserError(f"{len(with_images)} seeds carry images (the first: {with_images[0]['id']!r}); the questions "
+                        "stage writes text questions only and would lose them: give image seeds to collect "
+                        "--seeds directly, or leave the image fields out", cfg.seeds)
     templates = load_self_instruct(cfg.self_instruct_prompt) if cfg.method == "self-instruct" \
         else load_evol(cfg.evol_prompts)
     remote = Teacher(model=cfg.teacher_model, base_url=cfg.teacher_url) if cfg.teacher_url else None
