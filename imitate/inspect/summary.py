@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from imitate.inspect.load import NotRunYet, RunData
+from imitate.teacher.server import EMBEDDED_NAME
 
 SCORE_LABELS = {"reference_accuracy": "reference accuracy", "filter_pass": "filter pass rate",
                 "judge_margin": "judge: wins − losses vs teacher", "mean_words": "mean words per answer",
@@ -67,13 +68,9 @@ def settings(run: RunData) -> pd.DataFrame:
         if c is None:
             continue
         v = c.get(key)
-        if key.startswith("kd_") and not c.get("kd"):
-            continue
-        if v in (None, [], "") and not (conf == "collect_config" and key == "teacher_model"):
-            continue
-        if key == "teacher_model" and v is None:
-            v = "the embedded SmolLM2-135M-Instruct" if not c.get("teacher_url") and not c.get("teachers") else v
-        if v is None:
+        if key == "teacher_model" and v is None and not c.get("teacher_url") and not c.get("teachers"):
+            v = EMBEDDED_NAME
+        if v in (None, [], "") or (key.startswith("kd_") and not c.get("kd")):
             continue
         rows.append({"stage": STAGE_OF[conf], "setting": label, "value": _value(v)})
     if not rows:

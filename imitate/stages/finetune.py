@@ -151,14 +151,24 @@ def device_choices(cfg: Config) -> dict:
     return {"cuda": cuda, "bf16": bf16, "packing": packing, "attn": attn, "liger": liger, "micro_batch": micro_batch}
 
 
-def load_model(path: str, dev: dict):
+def load_model(path: str, dev: dict, auto=None):
+    """The student in the dtype and attention `dev` chose; `auto`: the transformers Auto class
+    (unset: AutoModelForCausalLM)."""
     import torch
     from transformers import AutoModelForCausalLM
     dtype = torch.bfloat16 if dev["bf16"] else torch.float32
     try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=dev["attn"])
+        return (auto or AutoModelForCausalLM).from_pretrained(path, dtype=dtype, attn_implementation=dev["attn"])
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load the student model: {e}", path) from None
+
+
+def save_in_base_dtype(merged, base_path: str, out: Path) -> None:
+    """Save a merged model (computed in fp32) in its base's own dtype."""
+    import torch
+    from transformers import AutoConfig
+    dtype = getattr(AutoConfig.from_pretrained(base_path), "dtype", None) or torch.float32
+    merged.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype).save_pretrained(out)
 
 
 def lora_config(cfg: Config):
@@ -269,11 +279,9 @@ def merge_adapter(adapter_dir: Path, base_path: str) -> None:
     if is_vision_student(base_path):
         return merge_vision_adapter(adapter_dir, base_path)
     from peft import AutoPeftModelForCausalLM
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoTokenizer
     model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.float32)
-    merged = model.merge_and_unload()
-    dtype = getattr(AutoConfig.from_pretrained(base_path), "dtype", None) or torch.float32
-    merged.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype).save_pretrained(adapter_dir / "merged")
+    save_in_base_dtype(model.merge_and_unload(), base_path, adapter_dir / "merged")
     AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(adapter_dir / "merged")
 
 

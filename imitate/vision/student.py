@@ -53,25 +53,17 @@ def load_processor(path: str):
     return proc
 
 
-def load_vlm(path: str, dev: dict):
-    from transformers import AutoModelForImageTextToText
-    dtype = torch.bfloat16 if dev["bf16"] else torch.float32
-    try:
-        return AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation=dev["attn"])
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot load the vision-language student: {e}", path) from None
-
-
 def merge_vision_adapter(adapter_dir: Path, base_path: str) -> None:
     """--merge: base + adapter reloaded on CPU in fp32, merged, saved in the base's own dtype with the
     processor to adapter_dir/merged (a plain vision-language model folder)."""
     from peft import PeftModel
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from imitate.stages.finetune import save_in_base_dtype
 
     base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    dtype = getattr(AutoConfig.from_pretrained(base_path), "dtype", None) or torch.float32
-    merged.to(getattr(torch, dtype) if isinstance(dtype, str) else dtype).save_pretrained(adapter_dir / "merged")
+    save_in_base_dtype(PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload(), base_path,
+                       adapter_dir / "merged")
     AutoProcessor.from_pretrained(str(adapter_dir)).save_pretrained(adapter_dir / "merged")
 
 
@@ -145,12 +137,13 @@ def build_trainer(cfg, student_path: str, student_name: str):
     import transformers
     from datasets import Dataset
     from peft import LoraConfig
+    from transformers import AutoModelForImageTextToText
     from trl import SFTTrainer
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     from imitate.records import read_conversations
     from imitate.rundir import RunDir
-    from imitate.stages.finetune import device_choices, sft_config
+    from imitate.stages.finetune import device_choices, load_model, sft_config
     from imitate.train.data import set_system, split
 
     if cfg.kd and cfg.kd != ["feature"]:
@@ -163,7 +156,7 @@ def build_trainer(cfg, student_path: str, student_name: str):
     processor = load_processor(student_path)
     dev = {**device_choices(cfg), "packing": False}
     transformers.set_seed(cfg.rng_seed)
-    model = load_vlm(student_path, dev)
+    model = load_model(student_path, dev, AutoModelForImageTextToText)
     args = sft_config(cfg, dev, len(train_recs), str(RunDir(cfg.run).finetune_logs))
     args.packing = args.padding_free = False
     args.completion_only_loss = True
