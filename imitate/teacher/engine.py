@@ -184,11 +184,11 @@ class Engine:
                 for job in batch:
                     job.error = f"{type(e).__name__}: {e}"
             self.last_batch_s = time.time() - t1
-            for job in batch:
-                job.done.set()
             made = sum(len(j.tokens or []) for j in batch)
             print(f"batch of {len(batch)} (gathered in {t1 - t0:.2f}s): {made} tokens in {self.last_batch_s:.1f}s",
-                  file=sys.stderr, flush=True)
+                  file=sys.stderr, flush=True)   # logged before the waiting requests answer
+            for job in batch:
+                job.done.set()
 
     @torch.inference_mode()
     def generate(self, batch: list[Job]) -> None:
