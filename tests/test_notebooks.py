@@ -113,3 +113,15 @@ def test_inspect_run_shows_thumbnails_for_a_run_with_images(tmp_path):
     page = cell.outputs[0].data["text/html"]
     assert page.startswith("<h2>Images and answers</h2>") and page.count('<img alt="') == 5
     assert "What colour is the square?" in page and "data:image/png;base64," in page
+    evals = next(c for c in nb.cells if "eval-examples" in c.metadata.get("tags", [])).outputs
+    assert [o.output_type for o in evals] == ["stream"]   # no eval.jsonl: "not run yet", nothing else
+
+
+def test_inspect_run_shows_thumbnails_beside_eval_examples(tmp_path):
+    from test_vision_thumbs import run_with_images, with_eval
+    run = with_eval(*run_with_images(tmp_path, n=2))
+    nb = execute(nbformat.read(ROOT / "notebooks" / "inspect_run.ipynb", as_version=4), run)
+    assert not outputs(nb, "error")
+    cell = next(c for c in nb.cells if "eval-examples" in c.metadata.get("tags", []))
+    page = next(o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
+    assert page.count('<img alt="') == 2 and "What is 2 plus 3?" in page and "No idea &lt;i&gt;" in page

@@ -3,6 +3,7 @@ import base64
 import hashlib
 import io
 import json
+from pathlib import Path
 
 from PIL import Image
 
@@ -49,3 +50,38 @@ def test_report_shows_the_thumbnails(tmp_path):
     assert main(["report", "--run", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "Images and answers" in page and page.count("It is 3.") >= 3
+
+
+def with_eval(run, rows):
+    """Add eval.jsonl to a run_with_images folder: per drawn question a student that is wrong and a teacher
+    that is right, about the question's image, and one text question the judge decided."""
+    kept = [json.loads(x) for x in (run / "kept.jsonl").read_text().splitlines()]
+    recs = []
+    for k in kept:
+        for model, answer, correct in (("student", "No idea <i>", False), ("teacher", "It is 3.", True)):
+            recs.append({"id": f"{model}/{k['id']}", "seed_id": k["id"], "model": model, "category": "drawn",
+                         "reference": k["reference"], "images": k["images"], "correct": correct,
+                         "messages": [k["messages"][0], {"role": "assistant", "content": answer}]})
+    for model, judge in (("student", "loss"), ("teacher", None)):
+        recs.append({"id": f"{model}/t", "seed_id": "t", "model": model, "category": "math", "correct": None,
+                     "judge": judge, "messages": [{"role": "user", "content": "What is 2 plus 3?"},
+                                                  {"role": "assistant", "content": "5"}]})
+    (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return run
+
+
+def test_report_shows_thumbnails_in_the_eval_section(tmp_path):
+    from imitate import inspect as insp
+
+    run, rows = run_with_images(tmp_path, n=2)
+    with_eval(run, rows)
+    examples = insp.eval_examples(insp.load_run(run), n=3)
+    assert [len(ims) for ims in examples["images"]] == [1, 1, 0]   # the text question has none
+    assert main(["report", "--run", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    evals = page.split("<h2>Evaluation", 1)[1].split("<h2>", 1)[0]
+    names = [Path(json.loads(x)["images"][0]["path"]).name for x in (run / "kept.jsonl").read_text().splitlines()]
+    assert all(f'<img alt="{name}" src="data:image/png;base64,' in evals for name in names)
+    assert evals.count("<img") == 2 and "What is 2 plus 3?" in evals
+    assert "No idea &lt;i&gt;" in evals and "&lt;b&gt;" in evals and "<i>" not in evals   # text is escaped
+    assert '"sha256"' not in evals   # thumbnails, not the image records

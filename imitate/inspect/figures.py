@@ -244,9 +244,12 @@ def fig_eval(run: RunData) -> Figure:
     for ax, key, title in zip(axes, ("reference_accuracy", "filter_pass"), ("Reference accuracy", "Filter pass rate")):
         for j, m in enumerate(models):
             values = [scores[m]["categories"].get(c, {}).get(key) for c in cats]
-            ax.barh(y + (j - (len(models) - 1) / 2) * h, [np.nan if v is None else v for v in values],
-                    height=h, label=m)
-        ax.set_xlim(0, 1)
+            bars = ax.barh(y + (j - (len(models) - 1) / 2) * h, [np.nan if v is None else v for v in values],
+                           height=h, label=m)
+            # a score of 0 draws no bar: its label tells it from a score the model has none of
+            ax.bar_label(bars, labels=["" if v is None else f"{v:.2g}" for v in values], padding=2, fontsize=7)
+        ax.set_xlim(0, 1.15)   # room for the label of a full bar
+        ax.set_xticks(np.linspace(0, 1, 6))
         ax.set_title(title)
     axes[0].set_yticks(y, cats)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")

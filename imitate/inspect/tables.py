@@ -131,7 +131,9 @@ def eval_table(run: RunData) -> pd.DataFrame:
 
 def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     """Up to `n` questions where the last student scored and the teacher disagree: one right and one wrong
-    by the reference first, then those where the judge preferred one of them."""
+    by the reference first, then those where the judge preferred one of them. When a question shown is
+    about images, an `images` column holds each row's [{path, sha256}] (report.html draws them as
+    thumbnails: imitate.vision.thumbs.frame_html)."""
     run.need("eval")
     df = run.eval
     students = [m for m in df["model"].unique() if m not in ("base", "teacher")]
@@ -139,13 +141,17 @@ def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     by_ref = pair["correct"].notna() & pair["correct_t"].notna() & (pair["correct"] != pair["correct_t"])
     by_judge = pair["judge"].isin(["win", "loss"]) if "judge" in pair else False
     picked = pd.concat([pair[by_ref], pair[by_judge & ~by_ref]]).head(n)
-    return pd.DataFrame({
+    images = [ims if isinstance(ims, list) else [] for ims in picked.get("images", [None] * len(picked))]
+    out = pd.DataFrame({
         "category": picked["category"], "question": [shorten(q, width) for q in picked["question"]],
         "reference": picked["reference"] if "reference" in picked else None,
         "student": [shorten(a, width) for a in picked["answer"]],
         "student_correct": picked["correct"], "teacher": [shorten(a, width) for a in picked["answer_t"]],
         "teacher_correct": picked["correct_t"],
         "judge": picked["judge"] if "judge" in picked else None}).reset_index(drop=True)
+    if any(images):
+        out["images"] = images
+    return out
 
 
 TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, finetune_summary,

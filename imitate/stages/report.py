@@ -94,8 +94,13 @@ def figure_html(fig, alt: str) -> str:
 
 
 def table_html(df) -> str:
-    """A DataFrame as an HTML table that scrolls sideways on a narrow screen; pandas escapes every cell."""
-    table = df.to_html(index=False, escape=True, na_rep="", border=0, float_format=lambda x: f"{x:.4g}")
+    """A DataFrame as an HTML table that scrolls sideways on a narrow screen; every cell escaped. A table
+    with an `images` column (the eval examples of image questions) shows their thumbnails instead."""
+    if "images" in df.columns:
+        from imitate.vision.thumbs import frame_html
+        table = frame_html(df)
+    else:
+        table = df.to_html(index=False, escape=True, na_rep="", border=0, float_format=lambda x: f"{x:.4g}")
     return f'<div class="scroll">{table}</div>'
 
 

@@ -4,7 +4,8 @@ notebook shows with IPython.display.HTML(examples_html("runs/r1")).
 Records with images are read from kept.jsonl, else collected.jsonl; each thumbnail is the image
 downscaled to THUMB pixels on its longer side, inline as a PNG data URI (the page stays one file).
 A run without image records gets no section. An image that moved or changed since it was collected
-reads "image missing" or "image changed" in place of its thumbnail.
+reads "image missing" or "image changed" in place of its thumbnail. The eval examples of image
+questions get the same thumbnails (frame_html, drawn by report.html's eval section).
 """
 from __future__ import annotations
 
@@ -65,6 +66,28 @@ def examples_html(run_dir: str | Path, n: int = 6) -> str:
     return (f'<p class="meta">the first {len(recs)} records with images in {name}</p>'
             "<table><tr><th>image</th><th>question</th><th>teacher's answer</th><th>reference</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def _cell(value) -> str:
+    """A table cell's text, escaped; None, NaN and pandas' NA read as empty (as pandas' na_rep="")."""
+    try:
+        missing = value is None or bool(value != value)
+    except TypeError:   # pandas' NA has no truth value
+        missing = True
+    return "" if missing else html.escape(str(value))
+
+
+def frame_html(df, column: str = "images") -> str:
+    """A DataFrame of examples as an HTML table: each row's thumbnails first (its `column` holds
+    [{path, sha256}], maybe empty), in place of that column; every other cell escaped. report.html draws
+    the eval examples of image questions with it; in a notebook: HTML(frame_html(insp.eval_examples(run)))."""
+    cols = [c for c in df.columns if c != column]
+    head = "<tr><th>image</th>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>"
+    rows = []
+    for ims, vals in zip(df[column], df[cols].itertuples(index=False, name=None)):
+        thumbs = " ".join(thumbnail(im.get("path", ""), im.get("sha256")) for im in ims or ())
+        rows.append(f"<tr><td>{thumbs}</td>" + "".join(f"<td>{_cell(v)}</td>" for v in vals) + "</tr>")
+    return "<table>" + head + "".join(rows) + "</table>"
 
 
 def section(run, examples: int = 3) -> list[str]:
