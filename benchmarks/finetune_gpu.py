@@ -104,16 +104,16 @@ class Timer(TrainerCallback):
 
 
 def imitate_trainer(model, tok, chats, a, out_dir):
-    from trl import SFTTrainer
     from imitate.stages import finetune
     from imitate.train.data import encode_all
+    from imitate.train.trainer import StudentTrainer
     cfg = finetune.Config(run=out_dir, max_steps=a.steps, batch_size=a.batch, max_length=a.max_length,
                           lora_r=16, packing=True, gradient_checkpointing=a.gc)
     dev = finetune.device_choices(cfg)
     args = finetune.sft_config(cfg, dev, len(chats), out_dir)
     args.logging_steps, args.disable_tqdm = a.steps, True
-    return SFTTrainer(model=model, args=args, train_dataset=encode_all(tok, chats, "synthetic", a.max_length),
-                      processing_class=tok, peft_config=finetune.lora_config(cfg))
+    return StudentTrainer(model=model, args=args, train_dataset=encode_all(tok, chats, "synthetic", a.max_length),
+                          processing_class=tok, peft_config=finetune.lora_config(cfg))
 
 
 def trl_trainer(model, tok, chats, a, out_dir):

@@ -1,8 +1,8 @@
 """Step time of KD training against plain SFT on the same student (goal: KD at most 1.5x SFT).
 
 Random-init LLaMA shapes (no download), synthetic token rows of fixed length, the same SFTConfig for
-every run; the runs differ only in the trainer: SFTTrainer, then KDTrainer with --kd logit, feature,
-and logit+feature. Timing: the median of the steps after --warmup (a callback records each step).
+every run; the runs differ only in the trainer: StudentTrainer (SFT), then KDTrainer with --kd logit, feature,
+logit+feature, and topk (gray-box: a random top-20 per position rides with the rows, no teacher runs). Timing: the median of the steps after --warmup (a callback records each step).
 
     python benchmarks/kd_gpu.py                         # GPU: student 135M shape, teacher 360M shape, bf16
     python benchmarks/kd_gpu.py --quick                 # CPU smoke run with tiny shapes (~1 minute)
@@ -41,7 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5, help="steps left out of the median")
     p.add_argument("--lora", action=argparse.BooleanOptionalAction, default=True, help="LoRA r=16 all-linear")
-    p.add_argument("--runs", default="sft,logit,feature,logit+feature")
+    p.add_argument("--runs", default="sft,logit,feature,logit+feature,topk")
+    p.add_argument("--k", type=int, default=20, help="top-k width of the topk run")
     p.add_argument("--out", default="runs/bench_kd_gpu")
     a = p.parse_args(argv)
     if a.quick:
@@ -61,10 +62,11 @@ def llama(shape: str, seed: int, dtype):
 
 
 class StepTimer:
-    """A TrainerCallback recording the wall time of each optimizer step (synchronizing CUDA)."""
+    """A TrainerCallback recording the wall time (`times`) and this process's CPU time (`cpu`) of each
+    optimizer step (synchronizing CUDA). benchmarks/kd_vs_sft.py uses it too."""
 
     def __init__(self):
-        self.times, self._t = [], None
+        self.times, self.cpu, self._t = [], [], None
 
     def _sync(self):
         if torch.cuda.is_available():
@@ -72,11 +74,12 @@ class StepTimer:
 
     def on_step_begin(self, args, state, control, **kw):
         self._sync()
-        self._t = time.perf_counter()
+        self._t, self._c = time.perf_counter(), time.process_time()
 
     def on_step_end(self, args, state, control, **kw):
         self._sync()
         self.times.append(time.perf_counter() - self._t)
+        self.cpu.append(time.process_time() - self._c)
 
     def __getattr__(self, name):  # every other TrainerCallback event: do nothing
         if name.startswith("on_"):
@@ -95,13 +98,26 @@ def stub_tokenizer():
                                    pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
+def with_topk(data: list[dict], k: int) -> list[dict]:
+    """The rows with a random teacher top-k per position (flat T*k lists, as `teacher topk` gives them)."""
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for row in data:
+        n = len(row["input_ids"])
+        ids = torch.randint(3, VOCAB, (n, k), generator=g)
+        lps = torch.log_softmax(torch.randn(n, k, generator=g), -1) - 0.05   # 5% of the mass left to the rest
+        out.append({**row, "kd_ids": ids.flatten().tolist(), "kd_logprobs": lps.flatten().tolist()})
+    return out
+
+
 def run_one(kind: str, a, data, tok_stub, teacher):
     from datasets import Dataset
     from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from imitate.distill.features import build_regressors, default_layer_map, text_config
     from imitate.distill.trainer import KDTrainer
+    from imitate.train.trainer import StudentTrainer
 
     gpu = torch.cuda.is_available()
     student = llama(a.student, 0, torch.bfloat16 if gpu else torch.float32)
@@ -113,14 +129,17 @@ def run_one(kind: str, a, data, tok_stub, teacher):
     kw = dict(model=student, args=args, train_dataset=Dataset.from_list(data), processing_class=tok_stub,
               peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
               if a.lora else None, callbacks=[timer])
+    if kind == "topk":
+        kw["train_dataset"] = Dataset.from_list(with_topk(data, a.k))
     if kind == "sft":
-        trainer = SFTTrainer(**kw)
+        trainer = StudentTrainer(**kw)
     else:
         kd = tuple(kind.split("+"))
         s, t = text_config(student), text_config(teacher)
         pairs = default_layer_map(s.num_hidden_layers, t.num_hidden_layers) if "feature" in kd else []
         regs = build_regressors(pairs, s.hidden_size, t.hidden_size) if pairs else None
-        trainer = KDTrainer(**kw, teachers=[teacher], kd=kd, layer_map=pairs, regressors=regs)
+        trainer = KDTrainer(**kw, teachers=[] if kd == ("topk",) else [teacher], kd=kd, layer_map=pairs,
+                            regressors=regs)
     trainer.train()
     steps = timer.times[a.warmup:] or timer.times
     mem = torch.cuda.max_memory_allocated() / 2**30 if gpu else None

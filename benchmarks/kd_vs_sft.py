@@ -3,11 +3,13 @@
 Teacher: the embedded SmolLM2-135M-Instruct (d=576, 30 layers). Student: a random-init LLaMA with
 the same tokenizer (d=256, 6 layers by default). Data: the shipped seeds answered by the teacher
 (generated once with its generate(), greedy, cached in OUT/teacher_answers.jsonl), or a kept.jsonl
-given with --input. Run 1: CE only (TRL's SFTTrainer). Run 2: CE + logit KD + feature KD
+given with --input. Run 1: CE only (StudentTrainer, as `finetune` trains). Run 2: CE + logit KD + feature KD
 (kd_setup + KDTrainer, as `finetune --kd logit,feature` does). Runs 3-4: CE + gray-box top-k KD
 from a sidecar computed once (`teacher topk`, K=20 and K=5; `finetune --kd topk`), no teacher in
-the loop. All full fine-tuning, fp32 on CPU. Each run reports its step time, the ratio to SFT's,
-and the peak RSS while training (sampled); the top-k runs also the sidecar's bytes per trained token.
+the loop. All full fine-tuning, fp32 on CPU. Each run reports its step time (the median over the
+steps after the first sixth, in wall seconds and in this process's CPU seconds, which a shared machine
+disturbs less), the ratios to SFT's, and the peak RSS while training (sampled); the top-k runs also
+the sidecar's bytes per trained token.
 
     .venv/bin/python benchmarks/kd_vs_sft.py --quick
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -210,9 +213,11 @@ def topk_sidecar(a, tok, train, k: int):
 
 def train_once(a, tok, train, held, kd_cfg=None, name=None, train_ds=None) -> dict:
     """One full fine-tuning run; KD when kd_cfg is given. Returns eval loss and step time."""
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from imitate.distill.trainer import KDTrainer, kd_setup
+    from imitate.train.trainer import StudentTrainer
+    from kd_gpu import StepTimer   # this script's folder is on sys.path
     from imitate.train.data import encode_all
 
     name = name or ("kd" if kd_cfg else "ce")
@@ -227,16 +232,20 @@ def train_once(a, tok, train, held, kd_cfg=None, name=None, train_ds=None) -> di
     train_ds = train_ds if train_ds is not None else encode_all(tok, train, "train", a.max_length)
     kw = dict(model=model, args=args, train_dataset=train_ds,
               eval_dataset=encode_all(tok, held, "held-out", a.max_length), processing_class=tok)
-    trainer = KDTrainer(**kw, **kd_setup(kd_cfg, model, tok)) if kd_cfg else SFTTrainer(**kw)
+    trainer = KDTrainer(**kw, **kd_setup(kd_cfg, model, tok)) if kd_cfg else StudentTrainer(**kw)
+    timer = StepTimer()
+    trainer.add_callback(timer)
     t0 = time.time()
     with PeakRSS() as rss:
         out = trainer.train()
     wall = time.time() - t0
     ev = trainer.evaluate()
+    skip = max(1, a.steps // 6)   # the first steps warm up allocators and caches
     res = {"eval_loss": ev["eval_loss"], "train_runtime_s": round(wall, 1),
-           "step_s": round(out.metrics["train_runtime"] / a.steps, 3), "peak_rss_mb": round(rss.peak / 2 ** 20),
+           "step_s": round(statistics.median(timer.times[skip:]), 3),
+           "step_cpu_s": round(statistics.median(timer.cpu[skip:]), 3), "peak_rss_mb": round(rss.peak / 2 ** 20),
            "last_train_logs": [h for h in trainer.state.log_history if "loss" in h][-1]}
-    print(f"[{name}] eval_loss {res['eval_loss']:.4f}  step {res['step_s']:.3f}s  "
+    print(f"[{name}] eval_loss {res['eval_loss']:.4f}  step {res['step_s']:.3f}s ({res['step_cpu_s']:.3f} CPU-s)  "
           f"train {wall:.0f}s  last log {res['last_train_logs']}", flush=True)
     return res
 
@@ -276,6 +285,8 @@ def main(argv=None) -> int:
     topk = {f"eval_loss_{n}": round(r["eval_loss"], 4) for n, r in runs.items() if n.startswith("topk")}
     topk.update({f"step_time_ratio_{n}": round(r["step_s"] / ce["step_s"], 2) for n, r in runs.items()
                  if n.startswith("topk")})
+    topk.update({f"step_cpu_ratio_{n}": round(r["step_cpu_s"] / ce["step_cpu_s"], 2) for n, r in runs.items()
+                 if n != "ce"})
     topk.update({f"peak_rss_mb_{n}": r.get("peak_rss_mb") for n, r in runs.items()})
     topk["sidecar_bytes_per_trained_token_k20"] = runs["topk20"]["sidecar"]["bytes_per_trained_token"]
     result = {"eval_loss_ce": round(ce["eval_loss"], 4), "eval_loss_kd": round(kd["eval_loss"], 4), **topk,

@@ -27,6 +27,11 @@ def toy(seed=0, n=5, v=11, k=3):
     return t, ids, lp
 
 
+def at(logits, ids):
+    """The log-probabilities of `ids` under `logits`: what the trainer gives topk_kd."""
+    return torch.log_softmax(logits, -1).gather(-1, ids.clamp(min=0))
+
+
 def reference(student, ids, lp):
     """KL over K+1 outcomes, by hand, one position at a time."""
     out = 0.0
@@ -42,38 +47,50 @@ def reference(student, ids, lp):
 def test_topk_kl_matches_a_hand_computation():
     t, ids, lp = toy()
     s = torch.randn_like(t)
-    assert topk_kd(s, ids, lp).item() == pytest.approx(reference(s, ids, lp), rel=1e-6)
-    assert topk_kd(s, ids, lp, reduction="sum").item() == pytest.approx(5 * reference(s, ids, lp), rel=1e-6)
+    assert topk_kd(at(s, ids), ids, lp).item() == pytest.approx(reference(s, ids, lp), rel=1e-6)
+    assert topk_kd(at(s, ids), ids, lp, reduction="sum").item() == pytest.approx(5 * reference(s, ids, lp), rel=1e-6)
 
 
 def test_zero_when_the_student_equals_the_teacher_on_the_support_and_rest():
     t, ids, lp = toy()
-    assert abs(topk_kd(t, ids, lp).item()) < 1e-9
+    assert abs(topk_kd(at(t, ids), ids, lp).item()) < 1e-9
     # Any student with the teacher's top-k probabilities (and so the same rest mass) scores zero ...
     s = t.clone()
     drop = torch.ones_like(s, dtype=torch.bool).scatter(-1, ids, False)
     s[drop] = s[drop] + torch.randn(int(drop.sum()), dtype=s.dtype).clamp(-0.5, 0.5)
     s[drop] = s[drop] - (torch.logsumexp(s.masked_fill(~drop, -math.inf), -1) -
                          torch.logsumexp(t.masked_fill(~drop, -math.inf), -1)).repeat_interleave(drop.sum(-1))
-    assert abs(topk_kd(s, ids, lp).item()) < 1e-9
+    assert abs(topk_kd(at(s, ids), ids, lp).item()) < 1e-9
     # ... but one that renormalises well on the k ids while putting mass outside them does not.
     s2 = t.clone()
     s2[drop] += 3.0
-    assert topk_kd(s2, ids, lp).item() > 0.1
+    assert topk_kd(at(s2, ids), ids, lp).item() > 0.1
 
 
 def test_gradient_is_right():
     t, ids, lp = toy(n=3, v=7, k=3)
     s = torch.randn_like(t, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: topk_kd(x, ids, lp, temperature=1.0), (s,))
-    assert torch.autograd.gradcheck(lambda x: topk_kd(x, ids, lp, temperature=2.0), (s,))
+    assert torch.autograd.gradcheck(lambda x: topk_kd(at(x, ids), ids, lp, temperature=1.0), (s,))
+    assert torch.autograd.gradcheck(lambda x: topk_kd(at(x, ids), ids, lp, temperature=2.0), (s,))
     ids2 = ids.clone()
     ids2[0, 2] = -1   # an unknown alternative: its mass joins the rest bucket
-    assert torch.autograd.gradcheck(lambda x: topk_kd(x, ids2, lp), (s,))
+    assert torch.autograd.gradcheck(lambda x: topk_kd(at(x, ids2), ids2, lp), (s,))
+
+
+def test_a_repeated_id_counts_once_and_fp32_matches_the_hand_computation():
+    t, ids, lp = toy(k=4)
+    s = torch.randn_like(t)
+    rep, unknown = ids.clone(), ids.clone()
+    rep[:, 3], unknown[:, 3] = rep[:, 0], -1   # the repeat's teacher mass joins the rest, like an unknown id
+    assert topk_kd(at(s, rep), rep, lp).item() == pytest.approx(topk_kd(at(s, unknown), unknown, lp).item(), rel=1e-9)
+    none = torch.full_like(ids, -1)   # a position without a top-k: no KD
+    assert topk_kd(at(s, none), none, lp).item() == 0.0
+    got = topk_kd(at(s.float(), ids), ids, lp.float())
+    assert got.dtype == torch.float32 and got.item() == pytest.approx(reference(s, ids, lp), rel=1e-5)
 
 
 def test_empty_and_kd_checks():
-    z = torch.zeros(0, 5, requires_grad=True)
+    z = torch.zeros(0, 2, requires_grad=True)
     topk_kd(z, torch.zeros(0, 2, dtype=torch.long), torch.zeros(0, 2)).backward()
     assert check_kd(["topk"], [], 1.0, {}) == ("topk",)
     with pytest.raises(UserError, match="alone"):

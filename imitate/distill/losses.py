@@ -131,43 +131,49 @@ def _reduce(per_pos: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_pos.sum() if reduction == "sum" else per_pos.mean()
 
 
-def topk_kd(student_logits: torch.Tensor, top_ids: torch.Tensor, top_logprobs: torch.Tensor,
+def topk_kd(student_logprobs: torch.Tensor, top_ids: torch.Tensor, top_logprobs: torch.Tensor,
             temperature: float = 1.0, reduction: str = "mean") -> torch.Tensor:
     """Gray-box KD: forward KL(p_T || p_S) over the teacher's top-k tokens plus one "rest" bucket.
 
     Args:
-        student_logits: (N, V), the student's logits at the N positions that count (already
-            selected by the caller: no mask here).
+        student_logprobs: (N, K), the student's log-probabilities (log_softmax of its logits) of the
+            teacher's top-k ids (any value where the id is -1), at the N positions that count
+            (selected by the caller: no mask here). The caller gathers them from the log-softmax it
+            has for its CE, so this loss makes no pass over the vocabulary; a row whose ids are all -1
+            scores zero.
         top_ids: (N, K) long, the teacher's top-k token ids in the student's vocabulary; -1 marks
-            an unknown alternative (its teacher mass then falls into the rest bucket).
+            an unknown alternative (its teacher mass then falls into the rest bucket), and so does a
+            repeat of an id earlier in the row.
         top_logprobs: (N, K), the teacher's log-probabilities of those tokens (temperature 1).
         temperature: T > 0, applied to both (K+1)-outcome distributions alike (p_j^(1/T), renormalized
             over the K+1 outcomes); the result is multiplied by T**2. T = 1 is the plain KL.
 
     The K+1 outcomes are the k ids and "rest" = every other token: teacher rest = 1 - sum(p_topk),
-    student rest = 1 - sum(q) on the same ids (its log computed as a logsumexp over the other
-    logits, exact and stable). This is a proper KL between two distributions over K+1 outcomes, a
-    lower bound of the full-vocabulary KL (grouping outcomes never increases a KL), zero when the
-    student equals the teacher on the top-k, and it still penalises student mass outside the
-    teacher's top-k (renormalising both on the k ids would not: any student with the right ratios
-    among the k ids would score zero).
+    student rest = 1 - sum(q) on the same ids, computed from the K gathered log-probabilities in
+    float64 (log(1 - exp(logsumexp)), the stable log1mexp): exact up to the rounding of the input,
+    so with fp32 log-probabilities a student rest mass below about 1e-7 is rounding noise. This is a
+    proper KL between two distributions over K+1 outcomes, a lower bound of the full-vocabulary KL
+    (grouping outcomes never increases a KL), zero when the student equals the teacher on the top-k,
+    and it still penalises student mass outside the teacher's top-k (renormalising both on the k
+    ids would not: any student with the right ratios among the k ids would score zero).
 
     Returns: T**2 * the mean (or sum) over the N positions of the KL (a graph-attached zero when N = 0).
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if student_logits.shape[0] == 0:
-        return student_logits.sum() * 0.0
-    z = student_logits if student_logits.dtype == torch.float64 else student_logits.float()
-    ids = top_ids.to(z.device).long()
-    valid = ids >= 0
-    safe = ids.clamp(min=0)
-    lse = torch.logsumexp(z, dim=-1, keepdim=True)                         # (N, 1)
-    log_q = torch.where(valid, z.gather(-1, safe) - lse, torch.full_like(safe, -math.inf, dtype=z.dtype))
-    # log student rest: logsumexp over the logits outside the (valid) top-k ids, minus lse
-    drop = torch.zeros_like(z, dtype=torch.bool).scatter(-1, safe, valid)
-    log_q_rest = torch.logsumexp(z.masked_fill(drop, -math.inf), dim=-1, keepdim=True) - lse
-    log_p = torch.where(valid, top_logprobs.to(z.device, z.dtype), torch.full_like(log_q, -math.inf))
+    lp = student_logprobs
+    if lp.shape[0] == 0:
+        return lp.sum() * 0.0
+    ids = top_ids.to(lp.device).long()
+    k = ids.shape[-1]
+    earlier = torch.ones(k, k, dtype=torch.bool, device=ids.device).tril(-1)   # [i, j]: j comes before i
+    repeat = ((ids[:, :, None] == ids[:, None, :]) & earlier & (ids[:, None, :] >= 0)).any(-1)
+    valid = (ids >= 0) & ~repeat
+    inf = torch.tensor(-math.inf, dtype=torch.float64, device=lp.device)
+    log_q = torch.where(valid, lp.double(), inf)
+    top = torch.logsumexp(log_q, dim=-1, keepdim=True).clamp(max=-1e-12)   # log of the student's top-k mass
+    log_q_rest = torch.where(top > -math.log(2), torch.log(-torch.expm1(top)), torch.log1p(-torch.exp(top)))
+    log_p = torch.where(valid, top_logprobs.to(lp.device, torch.float64), inf)
     p_rest = (1.0 - log_p.exp().sum(-1, keepdim=True)).clamp(min=0.0)
     log_p_rest = torch.where(p_rest > 1e-12, p_rest.clamp(min=1e-12).log(), torch.full_like(p_rest, -math.inf))
     log_p = torch.cat([log_p, log_p_rest], dim=-1)                          # (N, K+1)
@@ -177,4 +183,5 @@ def topk_kd(student_logits: torch.Tensor, top_ids: torch.Tensor, top_logprobs: t
         log_q = torch.log_softmax(log_q / temperature, dim=-1)
     else:   # the teacher's reported top-k may sum to slightly more than 1: renormalize
         log_p = log_p - torch.logsumexp(log_p, dim=-1, keepdim=True)
-    return _reduce(_kl(log_p, log_q.clamp(min=-1e4)), reduction) * temperature ** 2
+    kl = _reduce(_kl(log_p, log_q.clamp(min=-1e4)), reduction) * temperature ** 2
+    return kl.to(lp.dtype)

@@ -5,22 +5,21 @@
                         processing_class=tokenizer, peft_config=..., **extra)
 
 Training loss: L = lambda_ce * CE + lambda_kl * T^2 * KL(p_T || p_S) + lambda_mse * MSE(f_T, R(f_S)).
-- CE is TRL's own loss (its compute_loss) for feature KD. Logit KD needs the student's full
-  logits, which TRL's fused head does not build, so there CE is computed here from them, with
-  TRL's normalization (and without TRL's entropy/accuracy metrics, which live in private state).
-- Each KD term is summed over the positions the CE counts (those predicting an answer token,
-  `labels[:, 1:] != -100`) and divided by the same token count as the CE (`num_items_in_batch`),
-  so KD and CE weigh every token alike, whatever the micro-batches hold.
-- Logit KD: `logits[:, :-1]` against the teachers'; several teachers are averaged as
-  distributions (the ensemble).
+- Every term lives on the positions the CE counts (those predicting an answer token,
+  `labels[:, 1:] != -100`), is summed over them and divided by the CE's token count
+  (`StudentTrainer.token_scale`), so KD and CE weigh every token alike, whatever the micro-batches hold.
+- CE and the logit terms come from StudentTrainer's chunks (imitate.train.trainer): the student's
+  final hidden states at those positions go through its head one chunk at a time (checkpointed), and
+  so do the teachers': their forward stops before the head, and each chunk applies the teachers' heads
+  to their hidden states at the same positions. No (tokens x vocab) tensor, student's or teacher's,
+  exists for the whole batch.
+- Logit KD: several teachers are averaged as distributions (the ensemble).
 - Feature KD: the hidden states at those positions, RMS-normalized, one Linear(d_S, d_T)
   regressor per layer pair, MSE averaged over the pairs. With several teachers, feature KD uses
   the FIRST teacher's features only (one regressor per pair).
 - Top-k KD (`--kd topk`, gray-box): no teacher is loaded; the dataset carries the cached top-k of
   each trained token (columns kd_ids / kd_logprobs, see imitate.distill.topk) and the loss is
-  `losses.topk_kd` (K+1 outcomes, the rest bucket). The student's logits are built chunk by chunk
-  from its last hidden states, each chunk recomputed in the backward pass (checkpointed), so no
-  fp32 (tokens x vocab) tensor exists for the whole batch; CE comes from the same chunks.
+  `losses.topk_kd` (K+1 outcomes, the rest bucket), in the same chunks.
 - Evaluation returns plain CE (TRL's path, no teacher), so eval_loss compares with plain SFT.
 The teachers run frozen, in eval mode, under no_grad: bf16 on a GPU, fp32 on a CPU. The regressors
 are a submodule `kd_regressors` of the trained model (so the optimizer, DDP and LoRA see them:
@@ -30,10 +29,10 @@ the model or adapter weights.
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import torch
-from trl import SFTTrainer
 
 from imitate.distill import check_kd
 from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regressors, load_regressors,
@@ -41,6 +40,7 @@ from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regres
                                       text_config)
 from imitate.distill.losses import feature_kd, logit_kd, topk_kd
 from imitate.errors import UserError
+from imitate.train.trainer import StudentTrainer, answer_states, nll, over_chunks, plain_head
 
 
 def resolve_model_path(path: str) -> str:
@@ -116,19 +116,11 @@ def kd_setup(cfg, model, tokenizer) -> dict:
                 lambda_mse=cfg.lambda_mse)
 
 
-def nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The summed negative log-likelihood of `targets` (-100: ignored) under `logits`, in fp32."""
-    mask = targets != -100
-    logp = torch.log_softmax(logits[mask].float(), dim=-1)
-    return -logp.gather(-1, targets[mask][:, None]).sum()
-
-
-class KDTrainer(SFTTrainer):
+class KDTrainer(StudentTrainer):
     """SFTTrainer whose training loss adds logit and/or feature KD terms (see the module doc)."""
 
     def __init__(self, *args, teachers=(), kd=("logit",), layer_map=(), regressors=None, temperature=2.0,
-                 lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0, kl_kind="forward", teacher_weights=None,
-                 kd_chunk=None, **kwargs):
+                 lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0, kl_kind="forward", teacher_weights=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.kd = tuple(kd)
         self.kd_teachers = list(teachers)
@@ -136,7 +128,6 @@ class KDTrainer(SFTTrainer):
         self.temperature, self.kl_kind, self.teacher_weights = temperature, kl_kind, teacher_weights
         self.lambda_ce, self.lambda_kl, self.lambda_mse = lambda_ce, lambda_kl, lambda_mse
         self.kd_logs: dict[str, list[float]] = {}   # KD terms since the last log (see `log`)
-        self.kd_chunk = kd_chunk
         if not self.kd_teachers and self.kd != ("topk",):
             raise ValueError("KDTrainer needs at least one teacher")
         if "topk" in self.kd:
@@ -160,31 +151,37 @@ class KDTrainer(SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training or return_outputs:  # evaluation: plain CE, comparable with SFT
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        if self.kd == ("topk",):
-            return self._topk_loss(model, inputs, num_items_in_batch)
+        if not plain_head(self.accelerator.unwrap_model(model)):
+            raise UserError("KD computes the student's logits from its final hidden states, and this "
+                            "student scales or soft-caps its logits: use a LLaMA-family student")
+        topk = [inputs.pop(k) for k in TOPK_COLUMNS] if self.kd == ("topk",) else None
         pairs = self.kd_layer_map if "feature" in self.kd else []
-        labels = inputs["labels"]
-        per_token = self._token_scale(labels, num_items_in_batch, labels.device)
+        scale = self.token_scale(inputs["labels"], num_items_in_batch)
         with LayerCapture(model, [s for s, _ in pairs]) as cap:
-            if "logit" in self.kd:   # TRL's fused head builds no logits: CE from the full logits, as TRL's
-                logits = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False).logits
-                ce = nll_sum(logits[:, :-1], labels[:, 1:]) * per_token
+            h, tgt, mask, _ = answer_states(model, inputs)
+        head = self.head(model)
+        if topk:
+            terms = over_chunks(partial(_topk_chunk, temperature=self.temperature), head, h, tgt,
+                                *(t[:, 1:][mask] for t in topk))
+        else:
+            states, t_feats = self._teacher_forward(inputs, mask, "logit" in self.kd, [t for _, t in pairs])
+            if states:
+                fn = partial(_logit_chunk, heads=[t.get_output_embeddings() for t in self.kd_teachers],
+                             temperature=self.temperature, kind=self.kl_kind, weights=self.teacher_weights)
+                terms = over_chunks(fn, head, h, tgt, *states)
             else:
-                ce, logits = super().compute_loss(model, inputs, False, num_items_in_batch), None
-        t_logits, t_feats = self._teacher_forward(inputs, logits is not None, [t for _, t in pairs])
+                terms = over_chunks(nll, head, h, tgt)
+        ce = terms[0] * scale
         loss = self.lambda_ce * ce
         logs = {"kd_ce": ce.detach()}
-        if logits is not None:
-            v = min(logits.size(-1), *(t.size(-1) for t in t_logits))  # padded vocab rows are never used
-            kl = logit_kd(logits[:, :-1, :v], [t[:, :-1, :v] for t in t_logits], labels[:, 1:] != -100,
-                          self.temperature, self.kl_kind, self.teacher_weights, reduction="sum") * per_token
+        if len(terms) > 1:
+            kl = terms[1] * scale
             loss = loss + self.lambda_kl * kl
             logs["kd_kl"] = kl.detach()
-        if pairs:
-            mask = labels[:, 1:] != -100   # the positions the CE counts: those that predict an answer token
+        if pairs:   # the positions the CE counts: those that predict an answer token
             mse = sum(feature_kd(rms_normalize(cap.outputs[s][:, :-1]), rms_normalize(t_feats[t][:, :-1]),
                                  self.regressors[pair_key(s, t)], mask, reduction="sum")
-                      for s, t in pairs) * per_token / len(pairs)
+                      for s, t in pairs) * scale / len(pairs)
             loss = loss + self.lambda_mse * mse
             logs["kd_mse"] = mse.detach()
         for k, v in logs.items():
@@ -196,42 +193,6 @@ class KDTrainer(SFTTrainer):
         if "topk" in self.kd and self._signature_columns is not None:
             self._signature_columns = [*self._signature_columns, *TOPK_COLUMNS]
 
-    def _topk_loss(self, model, inputs, num_items_in_batch):
-        """CE + lambda_kl * topk_kd, both summed over the CE's positions and scaled by `_token_scale`;
-        the logits are built per chunk of positions (checkpointed), never for the whole batch."""
-        kd_ids, kd_lp = inputs.pop("kd_ids"), inputs.pop("kd_logprobs")   # (B, T, K)
-        labels = inputs["labels"]
-        per_token = self._token_scale(labels, num_items_in_batch, labels.device)
-        fwd = {k: v for k, v in inputs.items() if k != "labels"}
-        out = model(**fwd, use_cache=False, output_hidden_states=True, logits_to_keep=1)
-        mask = labels[:, 1:] != -100
-        h = out.hidden_states[-1][:, :-1][mask]                  # (N, d): the positions the CE counts
-        tgt, ids, lps = labels[:, 1:][mask], kd_ids[:, 1:][mask], kd_lp[:, 1:][mask]
-        head = self.accelerator.unwrap_model(model).get_output_embeddings()
-        chunk = self.kd_chunk or max(1, 2 ** 26 // head.weight.shape[0])   # ~256 MB of fp32 logits a chunk
-        ce = kl = h.sum() * 0.0
-        for a in range(0, h.shape[0], chunk):
-            part = torch.utils.checkpoint.checkpoint(_topk_chunk, head, h[a:a + chunk], tgt[a:a + chunk],
-                                                     ids[a:a + chunk], lps[a:a + chunk], self.temperature,
-                                                     use_reentrant=False)
-            ce, kl = ce + part[0], kl + part[1]
-        ce, kl = ce * per_token, kl * per_token
-        for k, v in {"kd_ce": ce.detach(), "kd_kl": kl.detach()}.items():
-            self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item())
-        return self.lambda_ce * ce + self.lambda_kl * kl
-
-    def _token_scale(self, labels, num_items_in_batch, device):
-        """1 / the token count the CE divides by, so that a KD term summed over tokens weighs each
-        token as the CE does. With `num_items_in_batch` (the answer tokens of the whole accumulated
-        batch) that count spans micro-batches, and across devices with average_tokens_across_devices,
-        as transformers' Trainer.compute_loss does for the CE; without it the Trainer divides the
-        micro-batch mean by the accumulation steps itself."""
-        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
-            n = torch.as_tensor(num_items_in_batch, device=device, dtype=torch.float32).clamp(min=1)
-            scale = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
-            return scale / n
-        return 1.0 / (labels[:, 1:] != -100).sum().clamp(min=1).float()
-
     def log(self, logs: dict, *args, **kwargs) -> None:
         """Add the mean of each KD term since the last log to a training log."""
         if "loss" in logs and self.kd_logs:
@@ -240,21 +201,23 @@ class KDTrainer(SFTTrainer):
         super().log(logs, *args, **kwargs)
 
     @torch.no_grad()
-    def _teacher_forward(self, inputs, need_logits: bool, layers):
-        """Teacher logits [(B, T, V_t) per teacher] if needed; first teacher's features {layer: (B, T, d_T)}."""
+    def _teacher_forward(self, inputs, mask, logit: bool, layers):
+        """With `logit`, each teacher's final hidden states at the masked positions [(N, d_T)], for
+        `_logit_chunk` to apply its head per chunk; the FIRST teacher's features {layer: (B, T, d_T)}."""
         t_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "use_cache", "output_router_logits")}
-        logits, feats = [], {}
+        states, feats = [], {}
         for i, teacher in enumerate(self.kd_teachers):
             want = layers if i == 0 else []
-            if not need_logits and not want:
+            if not logit and not want:
                 continue
             with LayerCapture(teacher, want) as cap:
-                if need_logits:
-                    logits.append(teacher(**t_inputs, use_cache=False).logits)
+                if logit:
+                    out = teacher(**t_inputs, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+                    states.append(out.hidden_states[-1][:, :-1][mask])
                 else:  # features only: skip the LM head
                     teacher.get_decoder()(**t_inputs, use_cache=False)
             feats.update(cap.outputs)
-        return logits, feats
+        return states, feats
 
     def _save(self, output_dir=None, state_dict=None):
         """Save the student without the regressors, then regressor.pt beside it."""
@@ -282,14 +245,26 @@ TOPK_COLUMNS = ("kd_ids", "kd_logprobs")
 
 
 def _topk_chunk(head, h, tgt, ids, lps, temperature):
-    """(summed NLL, summed top-k KL) of one chunk of positions; positions without a top-k (ids all
-    -1) count for the CE only."""
+    """[summed NLL, summed top-k KL] of one chunk of positions, from one log-softmax and one gather (the
+    target, then the top-k ids); positions without a top-k (ids all -1) count for the CE only."""
+    logp = torch.log_softmax(head(h).float(), dim=-1)
+    got = logp.gather(-1, torch.cat([tgt[:, None], ids.clamp(min=0)], dim=-1))
+    kl = topk_kd(got[:, 1:], ids, lps, temperature, reduction="sum")
+    return torch.stack([-got[:, 0].sum(), kl])
+
+
+def _logit_chunk(head, h, tgt, *t_states, heads, temperature, kind, weights):
+    """[summed NLL, summed logit KD] of one chunk of positions; the teachers' heads run here, on
+    their final hidden states at the same positions, so their logits exist one chunk at a time too."""
     logits = head(h).float()
-    logp = torch.log_softmax(logits, dim=-1)
-    nll = -logp.gather(-1, tgt[:, None]).sum()
-    has = (ids >= 0).any(-1)
-    kl = topk_kd(logits[has], ids[has], lps[has], temperature, reduction="sum")
-    return torch.stack([nll, kl])
+    nll_ = -torch.log_softmax(logits, dim=-1).gather(-1, tgt[:, None]).sum()
+    with torch.no_grad():
+        t_logits = [th(x) for th, x in zip(heads, t_states)]
+    v = min(logits.size(-1), *(t.size(-1) for t in t_logits))  # padded vocab rows are never used
+    every = torch.ones(1, logits.shape[0], dtype=torch.bool, device=logits.device)
+    kl = logit_kd(logits[None, :, :v], [t[None, :, :v] for t in t_logits], every, temperature, kind, weights,
+                  reduction="sum")
+    return torch.stack([nll_, kl])
 
 
 class TopkCollator:

@@ -204,7 +204,6 @@ def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
 def build_trainer(cfg: Config):
     """Everything up to a ready trainer: (trainer, info). Tests and benchmarks call this too."""
     import transformers
-    from trl import SFTTrainer
 
     student_path, student_name = resolve_student(cfg.student)
     from imitate.vision.student import is_vision_student
@@ -235,7 +234,9 @@ def build_trainer(cfg: Config):
 
         trainer = KDTrainer(**kwargs, **kd_setup(cfg, model, tokenizer))
     else:
-        trainer = SFTTrainer(**kwargs)
+        from imitate.train.trainer import StudentTrainer
+
+        trainer = StudentTrainer(**kwargs)
     info = {"input": str(path), "student": student_name, "student_path": student_path,
             "train_records": len(train_recs), "eval_records": len(eval_recs), "device": dev,
             "eval_ids": [r["id"] for r in eval_recs]}

@@ -27,6 +27,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from trl import SFTTrainer
 
 from imitate.distill.features import LayerCapture, build_regressors, pair_key, parse_layer_map, rms_normalize
 from imitate.distill.losses import feature_kd
@@ -163,10 +164,10 @@ class CrossModalKDTrainer(KDTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         extra = {k: inputs.pop(k) for k in KD_KEYS if k in inputs}
         if not model.training or return_outputs or not extra:
-            return super(KDTrainer, self).compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return SFTTrainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
         (s, t), = self.kd_layer_map
         with LanguageLayerCapture(model, [s]) as cap:
-            ce = super(KDTrainer, self).compute_loss(model, inputs, False, num_items_in_batch)
+            ce = SFTTrainer.compute_loss(self, model, inputs, False, num_items_in_batch)
         with torch.no_grad():
             teacher = self.kd_teachers[0]
             pixels = extra["kd_pixel_values"].to(self.args.device, next(teacher.parameters()).dtype)
