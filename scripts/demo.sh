@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
 step() { printf '\n== %s (%ss) ==\n' "$1" "$(( $(date +%s) - start ))"; }
 SEED=${SEED:-0}
-TRAIN=(--student "$RUN/pruned" --max-steps 16 --batch-size 4 --max-length 320 --learning-rate 5e-4 --rng-seed "$SEED")
+TRAIN=(--student "$RUN/pruned" --max-steps 32 --batch-size 4 --max-length 320 --learning-rate 5e-4 --rng-seed "$SEED")
 
 step "student: the embedded teacher cut to 20 of its 30 layers (block influence)"
 [ -f "$RUN/pruned/config.json" ] || $PY -m imitate student --out "$RUN/pruned" --keep-layers 20
@@ -24,9 +24,9 @@ step "finetune: SFT (LoRA) on the kept answers"
 $PY -m imitate finetune --run "$RUN" "${TRAIN[@]}" --output "$RUN/student"
 step "finetune: SFT + logit KD from the teacher's weights"
 $PY -m imitate finetune --run "$RUN" "${TRAIN[@]}" --output "$RUN/student_kd" --kd logit --kd-teacher embedded --kd-temperature 1
-step "eval: 24 questions the run never saw"
-$PY -m imitate eval --run "$RUN" --eval-seeds seeds/seeds.jsonl --limit 24 --max-tokens 112 --no-judge --rng-seed "$SEED" \
-  --student "sft=$RUN/student" --student "sft+kd=$RUN/student_kd"
+step "eval: 40 questions with references that the run never saw"
+$PY -m imitate eval --run "$RUN" --eval-seeds seeds/seeds.jsonl --with-reference --limit 40 --max-tokens 112 --no-judge \
+  --rng-seed "$SEED" --student "sft=$RUN/student" --student "sft+kd=$RUN/student_kd"
 step "report"
 $PY -m imitate report --run "$RUN"
 step "done"

@@ -4,13 +4,17 @@ embedded model end to end (slow)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+import torch
 from conftest import kill_9_after, run_cli
 from fault_server import FaultServer
 
+from imitate import generate
 from imitate.cli import main
 from imitate.errors import UserError
+from imitate.likelihood import answer_nll
 from imitate.records import Appender, read_jsonl
 from imitate.rundir import RunDir
 from imitate.stages import eval as ev
@@ -66,9 +70,11 @@ def teacher_and_judge(judge=fair_judge):
 
 @pytest.fixture
 def run_dir(tmp_path, tiny):  # noqa: F811
-    """A run folder whose finetune trained `tiny` (config only: the stub answers need no weights)."""
+    """A run folder whose finetune trained `tiny`; its student is a copy of `tiny` (the stub answers need no
+    generation, but the teacher's answers are scored under each student: teacher_nll)."""
     run = tmp_path / "run"
-    (run / "student").mkdir(parents=True)
+    run.mkdir()
+    shutil.copytree(tiny, run / "student")
     (run / "finetune_config.json").write_text(json.dumps({"student": str(tiny), "student_system": "Be brief."}))
     return run
 
@@ -119,6 +125,15 @@ def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
     q3 = next(r for r in recs if r["id"] == "student/q3")
     assert q3["correct"] is False and q3["judge"] == "loss" and q3["verdicts"] == ["B", "A"]
     assert q3["messages"][0] == {"role": "system", "content": "Be brief."}   # as the student was trained
+    # The teacher's answer to q3 under the student (a copy of tiny), given the messages the student was asked.
+    lm, tok = generate.load(str(run_dir / "student"))
+    conv = q3["messages"][:-1] + [{"role": "assistant", "content": ANSWERS["teacher"]["q3"]}]
+    (want, n), = answer_nll(lm, tok, [conv])
+    assert q3["teacher_nll"] == pytest.approx(want, abs=1e-3) and q3["teacher_tokens"] == n > 0
+    nll = [r for r in recs if r["model"] == "student"]
+    assert got["student"]["teacher_nll"] == pytest.approx(sum(r["teacher_nll"] for r in nll) /
+                                                          sum(r["teacher_tokens"] for r in nll), abs=1e-4)
+    assert got["teacher"]["teacher_nll"] is None and "teacher_nll" not in st["gap"]["student"]["all"]
     out = capsys.readouterr().out
     assert "reference_accuracy" in out and "gap student" in out and "1/3/1" in out
     assert main(["report", "--run", str(run_dir)]) == 0   # before, after and teacher side by side
@@ -137,12 +152,23 @@ def test_a_judge_that_always_says_a_gives_ties(run_dir, tmp_path):
     assert "base" not in st["scores"]
 
 
-def test_several_named_students_side_by_side(run_dir, tmp_path, capsys):
+def nudged(tiny, out, seed):
+    """A copy of `tiny` with its weights moved a little: another student."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(tiny)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(out)
+
+
+def test_several_named_students_side_by_side(run_dir, tmp_path, tiny, capsys):  # noqa: F811
     seeds = write_seeds(tmp_path / "seeds.jsonl")
     students = []
-    for name, weights in (("sft", b"1"), ("kd", b"2")):   # different weights: different answers
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "model.safetensors").write_bytes(weights)
+    for name, seed in (("sft", 1), ("kd", 2)):   # different weights: different answers
+        nudged(tiny, tmp_path / name, seed)
         students.append(f"{name}={tmp_path / name}")
     stub(run_dir, seeds, ("base", "sft", "kd"), students,
          {"base": ANSWERS["base"], "sft": ANSWERS["base"], "kd": ANSWERS["student"]})
@@ -171,6 +197,22 @@ def test_eval_seeds_leave_out_the_trained_questions(run_dir, tmp_path, capsys):
     st = json.loads((run_dir / "eval_stats.json").read_text())
     assert st["questions"] == 4 and "1 of the --eval-seeds questions were collected or trained on" in \
         capsys.readouterr().err
+
+
+def test_with_reference_asks_only_questions_that_have_one(run_dir, tmp_path, capsys):
+    seeds = write_seeds(tmp_path / "seeds.jsonl")
+    stub(run_dir, seeds)
+    with FaultServer(answer=teacher_and_judge()) as srv:
+        assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(seeds), "--teacher-url", srv.url,
+                     "--teacher-model", "t", "--no-judge", "--with-reference"]) == 0
+    rows = [json.loads(x) for x in (run_dir / "eval.jsonl").read_text().splitlines()]
+    with_ref = {sid for sid, _, _, ref in SEEDS if ref}
+    assert with_ref and len(with_ref) < len(SEEDS)
+    assert {r["id"].split("/", 1)[1] for r in rows} == with_ref
+    plain = [(sid, cat, q, None) for sid, cat, q, _ in SEEDS]
+    assert main(["eval", "--run", str(run_dir), "--eval-seeds", str(write_seeds(tmp_path / "plain.jsonl", plain)),
+                 "--no-judge", "--with-reference"]) == 2
+    assert "none of the questions has a reference" in capsys.readouterr().err
 
 
 def test_rerun_asks_and_generates_nothing(run_dir, tmp_path, capsys):
@@ -420,3 +462,20 @@ def test_image_questions_need_vision_models(tmp_path, tiny, tiny_vlm, capsys, ca
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_answer_nll_is_the_models_own_loss_on_the_answer_tokens(tiny):  # noqa: F811
+    """Batched with right padding, the head on answer positions only: the same sum as the model's own
+    loss over finetune's labels, row by row."""
+    from imitate.train.data import encode
+    lm, tok = generate.load(str(tiny))
+    lm.float()
+    convs = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+             for q, a in (("What is 2+2?", "4."), ("Name three colours.", "Red, green and a rather deep blue."))]
+    got = answer_nll(lm, tok, convs, batch_size=2)
+    for conv, (nll, n) in zip(convs, got):
+        row = encode(tok, conv)
+        with torch.no_grad():
+            loss = lm(input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])).loss
+        assert n == sum(x != -100 for x in row["labels"][1:]) and nll == pytest.approx(float(loss) * n, rel=1e-4)
+    assert got[0][1] != got[1][1]   # rows of different lengths were padded together

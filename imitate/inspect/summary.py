@@ -9,6 +9,7 @@ from imitate.teacher.server import EMBEDDED_NAME
 
 SCORE_LABELS = {"reference_accuracy": "reference accuracy", "filter_pass": "filter pass rate",
                 "judge_margin": "judge: wins − losses vs teacher", "mean_words": "mean words per answer",
+                "teacher_nll": "NLL of the teacher's answers, per token (lower: closer)",
                 "language_match": "answers in the question's language", "answers": "questions answered"}
 # (config, key, label): the settings that change what a run produces
 SETTINGS = [

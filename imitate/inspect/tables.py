@@ -22,7 +22,8 @@ FINETUNE_KEYS = {   # finetune_stats.json key -> label
     "eval_ppl_before": "held-out perplexity before", "eval_ppl_after": "held-out perplexity after",
     "train_runtime_s": "training seconds", "train_tokens": "trained tokens", "tokens_per_s": "tokens per second",
     "max_steps": "steps planned", "steps": "steps run", "kd": "KD losses", "peak_rss_mb": "peak memory (MB)"}
-EVAL_SCORES = ["answers", "reference_accuracy", "filter_pass", "judge_margin", "mean_words", "language_match"]
+EVAL_SCORES = ["answers", "reference_accuracy", "filter_pass", "judge_margin", "teacher_nll", "mean_words",
+               "language_match"]
 
 
 def shorten(text, width: int = 300) -> str:

@@ -83,7 +83,9 @@ class Config:
     max_tokens: int = opt(256, "most tokens in one answer")
     temperature: float = opt(0.0, "sampling temperature of every model's answers (0: greedy)")
     batch_size: int = opt(16, "questions a local model answers at once")
-    limit: int | None = opt(None, "use only the first N questions")
+    with_reference: bool = opt(False, "ask only the questions that have a reference, so that reference "
+                               "accuracy covers every answer")
+    limit: int | None = opt(None, "use only the first N questions (after --with-reference)")
     rng_seed: int = opt(0, "random seed of sampling and of the system messages --eval-seeds questions get")
     concurrency: int = opt(8, "teacher and judge requests in flight at once")
     timeout: float | None = opt(None, "seconds before one request times out; unset: 120 remote, 900 embedded")
@@ -381,6 +383,24 @@ def score(model: str, q: dict, ans: dict, verdicts: list | None) -> dict:
     return rec
 
 
+def add_teacher_nll(recs: list[dict], local: dict[str, dict], teacher: dict) -> None:
+    """Stamp each local text model's records with the NLL of the teacher's answer to the same question
+    (teacher_nll: summed over teacher_tokens answer tokens; imitate.likelihood), given the messages that
+    model was asked with. Lower is closer to the teacher."""
+    from imitate.likelihood import answer_nll
+
+    for name, model in local.items():
+        mine = [r for r in recs if r["model"] == name and r["seed_id"] in teacher and not model.get("vision")]
+        if not mine:
+            continue
+        lm, tok = generate.load(model["path"])
+        convs = [r["messages"][:-1] + [{"role": "assistant", "content": teacher[r["seed_id"]]["content"]}]
+                 for r in mine]
+        for r, (nll, n) in zip(mine, answer_nll(lm, tok, convs)):
+            r.update(teacher_nll=round(nll, 4), teacher_tokens=n)
+        del lm
+
+
 def filter_all(recs: list[dict]) -> None:
     """Stamp drop_reason and evidence from the default filters, run on one model's answers."""
     from imitate.stages.filter import Config as FilterConfig, apply_filters, build_filters
@@ -412,6 +432,7 @@ def summarize(recs: list[dict]) -> dict:
              if r["answer_language"] and r["question_language"]]
     judged = Counter(r["judge"] for r in recs if r.get("judge"))
     n_judged = sum(judged.values())
+    nll = [r for r in recs if r.get("teacher_tokens")]
     return {"answers": len(recs), "with_reference": len(refs), "reference_accuracy": _share(refs),
             "filter_pass": _share([r["drop_reason"] is None for r in recs]),
             "drop_reasons": dict(Counter(r["drop_reason"] for r in recs if r["drop_reason"]).most_common()),
@@ -419,6 +440,8 @@ def summarize(recs: list[dict]) -> dict:
             "judge_margin": round((judged["win"] - judged["loss"]) / n_judged, 4) if n_judged else None,
             "no_verdict": sum(v is None for r in recs for v in r.get("verdicts") or []),
             "mean_words": round(sum(r["words"] for r in recs) / len(recs), 1) if recs else None,
+            "teacher_nll": round(sum(r["teacher_nll"] for r in nll) / sum(r["teacher_tokens"] for r in nll), 4)
+            if nll else None,
             "language_match": _share(langs)}
 
 
@@ -463,8 +486,8 @@ def table(st: dict) -> str:
         v = s.get(row)
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    rows = ["answers", "reference_accuracy", "filter_pass", "judge win/tie/loss", "judge_margin", "mean_words",
-            "language_match"]
+    rows = ["answers", "reference_accuracy", "filter_pass", "judge win/tie/loss", "judge_margin", "teacher_nll",
+            "mean_words", "language_match"]
     lines = [[""] + [name for name, _ in cols]] + [[r] + [cell(r, s) for _, s in cols] for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
@@ -488,6 +511,10 @@ def run(cfg: Config) -> int:
     trained = read_json(run_dir.finetune_config) if run_dir.finetune_config.is_file() else {}
     questions = held_out(run_dir, trained, optional=bool(cfg.eval_seeds))
     questions += new_questions(cfg, seen_questions(run_dir, trained)) if cfg.eval_seeds else []
+    if cfg.with_reference:
+        questions = [q for q in questions if q.get("reference") is not None]
+        if not questions:
+            raise UserError("--with-reference: none of the questions has a reference", cfg.eval_seeds or run_dir.path)
     questions = questions[: cfg.limit] if cfg.limit else questions
     local = local_models(cfg, run_dir, trained)
     check_images(cfg, questions, local)
@@ -509,6 +536,7 @@ def run(cfg: Config) -> int:
     verdicts, stopped = asyncio.run(ask_remote(cfg, run_dir, questions, answers))
 
     recs = score_all(cfg.models, questions, answers, verdicts)
+    add_teacher_nll(recs, local, answers.get("teacher", {}))
     out = {"questions": len(questions), "sources": dict(Counter(q["source"] for q in questions)),
            "models": {m: local[m]["label"] for m in local},
            "judge": (cfg.judge_model or cfg.teacher_model or EMBEDDED_NAME) if verdicts else None,
