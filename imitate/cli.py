@@ -63,6 +63,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")   # read when huggingface_hub is imported
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")     # read when transformers is imported
     os.environ.setdefault("DATASETS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")   # "Truncating train dataset" bars
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,8 @@ FILES = {
     "filter_config": File("filter_config.json", "the settings of filter"),
     "student": File("student", "the LoRA adapter and tokenizer (merged/ with --merge)"),
     "finetune_logs": File("finetune_logs", "the trainer's reports (--report-to)", "--report-to is set"),
-    "finetune_stats": File("finetune_stats.json", "held-out loss before and after, loss curve, tokens/s"),
+    "finetune_stats": File("finetune_stats.json", "held-out loss before and after, loss curve, tokens/s, of the "
+                                                  "run's last finetune (each student folder keeps its own copy)"),
     "finetune_config": File("finetune_config.json", "the settings of finetune"),
     "eval_requests": File("eval_requests.jsonl", "every answer and judge verdict of the eval stage, appended as "
                           "it arrives (resume)"),

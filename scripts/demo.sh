@@ -13,7 +13,7 @@ RUN=${1:-runs/demo}
 PY=${PY:-.venv/bin/python}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
-step() { printf '\n== %s (%ss) ==\n' "$1" "$(( $(date +%s) - start ))"; }
+step() { printf '\n== %s (at %ss) ==\n' "$1" "$(( $(date +%s) - start ))"; }
 SEED=${SEED:-0}
 case ${SIZE:-small} in
   small) SEEDS=48 STEPS=16 QUESTIONS=24 ;;
@@ -31,9 +31,9 @@ step "filter"
 $PY -m imitate filter --run "$RUN"
 step "finetune: SFT (LoRA) on the kept answers, $STEPS steps"
 $PY -m imitate finetune --run "$RUN" "${TRAIN[@]}" --output "$RUN/student"
-step "finetune: SFT + logit KD from the teacher's weights, $STEPS steps"
+step "finetune: SFT + logit KD from the teacher's weights, $STEPS steps (its training loss adds the KL term, so it reads higher than SFT's; the held-out loss is CE alone)"
 $PY -m imitate finetune --run "$RUN" "${TRAIN[@]}" --output "$RUN/student_kd" --kd logit --kd-teacher embedded --kd-temperature 1
-step "eval: $QUESTIONS questions with references that the run never saw"
+step "eval: $QUESTIONS questions with references that no student trained on"
 $PY -m imitate eval --run "$RUN" --eval-seeds seeds/seeds.jsonl --with-reference --limit "$QUESTIONS" --max-tokens 112 \
   --no-judge --rng-seed "$SEED" --student "sft=$RUN/student" --student "sft+kd=$RUN/student_kd"
 step "report"

@@ -57,6 +57,10 @@ def test_equations_in_code_blocks_are_ignored():
     ("수도는 서울입니다.", "서울", True),
     ("It costs $1,250.", "1250", True),
     ("There are eight planets.", "8", True),
+    ("All but 9 run away, so the answer is not 9.", "9", False),   # a denied number is no answer
+    ("The total isn't equal to 12; it is 14.", "12", False),
+    ("Not all of them left: 9 remain.", "9", True),
+    ("It is not 12 but 14.", "14", True),
 ])
 def test_reference(answer, ref, ok):
     assert matches_reference(answer, ref)[0] is ok

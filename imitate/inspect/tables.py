@@ -21,7 +21,8 @@ FINETUNE_KEYS = {   # finetune_stats.json key -> label
     "eval_loss_before": "held-out loss before", "eval_loss_after": "held-out loss after",
     "eval_ppl_before": "held-out perplexity before", "eval_ppl_after": "held-out perplexity after",
     "train_runtime_s": "training seconds", "train_tokens": "trained tokens", "tokens_per_s": "tokens per second",
-    "max_steps": "steps planned", "steps": "steps run", "kd": "KD losses", "peak_rss_mb": "peak memory (MB)"}
+    "max_steps": "steps planned", "steps": "steps run", "kd": "KD losses", "peak_rss_mb": "peak memory (MB)",
+    "output": "student written (the run's last finetune; each student folder keeps its own finetune_stats.json)"}
 EVAL_SCORES = ["answers", "reference_accuracy", "filter_pass", "judge_margin", "teacher_nll", "mean_words",
                "language_match"]
 

@@ -405,7 +405,7 @@ def filter_all(recs: list[dict]) -> None:
     """Stamp drop_reason and evidence from the default filters, run on one model's answers."""
     from imitate.stages.filter import Config as FilterConfig, apply_filters, build_filters
 
-    for i, (name, drop) in apply_filters(recs, build_filters(FilterConfig(workers=1)), 1).items():
+    for i, (name, drop) in apply_filters(recs, build_filters(FilterConfig(workers=1)), 1, quiet=True).items():
         recs[i].update(drop_reason=f"{name}:{drop.code}", evidence=drop.evidence)
 
 
@@ -489,6 +489,7 @@ def table(st: dict) -> str:
     rows = ["answers", "reference_accuracy", "filter_pass", "judge win/tie/loss", "judge_margin", "teacher_nll",
             "mean_words", "language_match"]
     lines = [[""] + [name for name, _ in cols]] + [[r] + [cell(r, s) for _, s in cols] for r in rows]
+    lines = lines[:1] + [ln for ln in lines[1:] if any(c != "-" for c in ln[1:])]   # no judge: no judge rows
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
@@ -520,8 +521,10 @@ def run(cfg: Config) -> int:
     check_images(cfg, questions, local)
     cache = load_by_id(run_dir.eval_requests)
     write_json(run_dir.eval_config, config_mod.to_dict(cfg))
-    print(f"eval: {len(questions)} questions ({dict(Counter(q['source'] for q in questions))}); "
-          f"models: {', '.join(cfg.models)}", file=sys.stderr)
+    where = Counter(q["source"] for q in questions)
+    parts = [f"{where[k]} {label}" for k, label in (("held_out", "held out by finetune"),
+                                                     ("eval_seeds", "from --eval-seeds")) if where[k]]
+    print(f"eval: {len(questions)} questions ({', '.join(parts)}); models: {', '.join(cfg.models)}", file=sys.stderr)
 
     params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
     answers, speed = {m: {} for m in cfg.models}, {}

@@ -104,7 +104,7 @@ def _chain(recs: list[dict], filters: list[Filter] | None = None) -> list[tuple[
     return out
 
 
-def per_record(recs: list[dict], filters: list[Filter], workers: int) -> dict[int, tuple[str, Drop]]:
+def per_record(recs: list[dict], filters: list[Filter], workers: int, quiet: bool = False) -> dict[int, tuple[str, Drop]]:
     """Per-record filters over all records, on `workers` processes when there are many."""
     names = "+".join(f.name for f in filters)
     t0 = time.time()
@@ -122,7 +122,8 @@ def per_record(recs: list[dict], filters: list[Filter], workers: int) -> dict[in
                 found += [(i + k * step, name, d) for i, name, d in part]
                 bar(len(chunks[k]))
             bar(0, close=True)
-    print(f"filter: {names}: {len(found)} of {len(recs)} dropped in {time.time() - t0:.1f}s", file=sys.stderr)
+    if not quiet:
+        print(f"filter: {names}: {len(found)} of {len(recs)} dropped in {time.time() - t0:.1f}s", file=sys.stderr)
     return {i: (name, d) for i, name, d in found}
 
 
@@ -141,8 +142,10 @@ def _progress(total: int, desc: str):
     return update
 
 
-def apply_filters(recs: list[dict], filters: list[Filter], workers: int) -> dict[int, tuple[str, Drop]]:
-    """{input index: (filter name, Drop)}; a record dropped by one filter is not seen by the next."""
+def apply_filters(recs: list[dict], filters: list[Filter], workers: int,
+                  quiet: bool = False) -> dict[int, tuple[str, Drop]]:
+    """{input index: (filter name, Drop)}; a record dropped by one filter is not seen by the next. Each
+    step prints one line to stderr unless `quiet`."""
     labels = [label(r, i) for i, r in enumerate(recs)]
     dropped: dict[int, tuple[str, Drop]] = {}
     alive = list(range(len(recs)))
@@ -151,7 +154,7 @@ def apply_filters(recs: list[dict], filters: list[Filter], workers: int) -> dict
     def run_group():
         nonlocal alive
         if group:
-            for local, hit in per_record([recs[i] for i in alive], list(group), workers).items():
+            for local, hit in per_record([recs[i] for i in alive], list(group), workers, quiet).items():
                 dropped[alive[local]] = hit
             alive = [i for i in alive if i not in dropped]
             group.clear()
@@ -166,7 +169,9 @@ def apply_filters(recs: list[dict], filters: list[Filter], workers: int) -> dict
             for local, drop in found.items():
                 dropped[alive[local]] = (f.name, drop)
             alive = [i for i in alive if i not in dropped]
-            print(f"filter: {f.name}: {len(found)} dropped in {time.time() - t0:.1f}s", file=sys.stderr)
+            if not quiet:   # the checks across records (hallucination: answers that disagree; dedup)
+                print(f"filter: {f.name}, across records: {len(found)} dropped in {time.time() - t0:.1f}s",
+                      file=sys.stderr)
     run_group()
     return dropped
 

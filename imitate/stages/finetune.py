@@ -324,7 +324,8 @@ def run(cfg: Config) -> int:
              "output": str(out), "kd": list(cfg.kd), "device": info["device"], "eval_ids": info["eval_ids"],
              **peak_memory(), "log_history": trainer.state.log_history}
     write_json(RunDir(cfg.run).finetune_config, config_mod.to_dict(cfg))
-    write_json(RunDir(cfg.run).finetune_stats, stats)
+    write_json(RunDir(cfg.run).finetune_stats, stats)   # the run's last finetune (eval and report read it)
+    write_json(out / "finetune_stats.json", stats)       # and each student keeps its own
     print(f"finetune: held-out loss {before[0]:.4f} -> {after[0]:.4f} (perplexity {before[1]:.2f} -> "
           f"{after[1]:.2f}) on {info['eval_records']} records; {trainer.state.global_step} steps, "
           f"{stats['tokens_per_s'] or 0:.0f} tokens/s, peak RSS {stats['peak_rss_mb']} MB; adapter in {out}")

@@ -77,5 +77,5 @@ def run(cfg: Config) -> int:
           f"dropped {info['dropped']}")
     if info["influence"]:
         print("influence per layer: " + ", ".join(f"{i}:{s:.4f}" for i, s in enumerate(info["influence"])))
-    print(f"wrote {out}; train it with: python -m imitate finetune --student {out}")
+    print(f"wrote {out}; train it with: python -m imitate finetune --run RUN --student {out}")
     return 0

@@ -41,12 +41,26 @@ def parse_number(token: str) -> tuple[Fraction, bool] | None:
         return None
 
 
-def numbers(text: str) -> list[tuple[Fraction, bool]]:
-    """The numbers of `text` in order, digits or English words up to twenty."""
+def numbers_at(text: str) -> list[tuple[int, tuple[Fraction, bool]]]:
+    """(offset, number) of each number of `text` in order, digits or English words up to twenty."""
     found = [(m.start(), parse_number(m.group(0))) for m in NUM_RE.finditer(text)]
     found += [(m.start(), (Fraction(WORDS[m.group(0).lower()]), False))
               for m in re.finditer(r"[A-Za-z]+", text) if m.group(0).lower() in WORDS]
-    return [n for _, n in sorted(found, key=lambda p: p[0]) if n is not None]
+    return [(i, n) for i, n in sorted(found, key=lambda p: p[0]) if n is not None]
+
+
+def numbers(text: str) -> list[tuple[Fraction, bool]]:
+    """The numbers of `text` in order, digits or English words up to twenty."""
+    return [n for _, n in numbers_at(text)]
+
+
+# A number right after a negation is denied, not given: "not 9", "isn't equal to 9", "never more than 3".
+NEGATED_RE = re.compile(r"(?:\bnot|n't|\bnever)\s+(?:[a-z]+\s+){0,2}$", re.I)
+
+
+def asserted_numbers(text: str) -> list[tuple[Fraction, bool]]:
+    """The numbers of `text` that it does not deny (see NEGATED_RE)."""
+    return [n for i, n in numbers_at(text) if not NEGATED_RE.search(text[max(0, i - 40):i])]
 
 
 def final_answer(answer: str) -> tuple[str, str]:
@@ -187,8 +201,7 @@ def matches_reference(answer: str, reference: str, question: str = "") -> tuple[
     found, how = final_answer(answer)
     ref_num = reference_number(str(reference))
     if ref_num is not None:
-        got = numbers(found)
-        return any(same_number(n, ref_num) for n in got), found
+        return any(same_number(n, ref_num) for n in asserted_numbers(found)), found
     ref = normalize(str(reference))
     if not ref:
         return True, found
