@@ -1,9 +1,9 @@
 """Answers from a local model: batched `generate` with left padding (transformers), or vLLM on a GPU.
 
-Batched `generate` beat `transformers serve --continuous-batching` on the embedded model on CPU
-(benchmarks/eval_generate.py), so the eval stage generates in-process. Prompts are rendered with the
-model's own chat template, as in training, and sorted by length so a batch pads little. Greedy at
-temperature 0; otherwise sampled, seeded per batch.
+In-process continuous batching (imitate/decode.py): faster than plain batched `generate`, which
+waits for each batch's longest answer (benchmarks/eval_generate.py). Prompts are rendered with the
+model's own chat template, as in training. Greedy at temperature 0; otherwise sampled, each chat
+with its own seed.
 """
 from __future__ import annotations
 
@@ -47,32 +47,22 @@ def _stops(model, tok) -> set[int]:
 
 def generate(model, tok, chats: list[list[dict]], *, max_tokens: int, temperature: float, seed: int,
              batch_size: int, done: Callable[[list[int], list[dict]], None]) -> None:
-    """Answer each chat (a list of messages); after each batch call done(indices, answers), an answer
-    being {content, finish_reason ('stop' or 'length'), prompt_tokens, completion_tokens}."""
-    import torch
-    import transformers
+    """Answer each chat (a list of messages), at most batch_size at once with continuous batching
+    (imitate/decode.py); as each answer ends call done([index], [answer]), an answer being {content,
+    finish_reason ('stop' or 'length'), prompt_tokens, completion_tokens}. Chat i samples with seed + i."""
+    from imitate import decode
 
-    prompts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-    order = sorted(range(len(chats)), key=lambda i: -len(prompts[i]))
-    stops = _stops(model, tok)
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        enc = tok([prompts[i] for i in batch], return_tensors="pt", padding=True,
-                  add_special_tokens=False).to(model.device)
-        transformers.set_seed(seed + start)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, **sampling)
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
-        done(batch, [_answer(row, mask, stops, tok) for row, mask in zip(new, enc["attention_mask"].tolist())])
+    prompts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+               for c in chats]
+    rows = [decode.Row(p, max_tokens, temperature, seed=seed + i) for i, p in enumerate(prompts)]
+    index = {id(r): i for i, r in enumerate(rows)}
 
-
-def _answer(ids: list[int], mask: list[int], stops: set[int], tok) -> dict:
-    end = next((j for j, t in enumerate(ids) if t in stops), None)
-    kept = ids if end is None else ids[:end]
-    return {"content": tok.decode(kept, skip_special_tokens=True).strip(),
-            "finish_reason": "length" if end is None else "stop",
-            "prompt_tokens": sum(mask), "completion_tokens": len(kept) + (end is not None)}
+    def finished(row: decode.Row) -> None:
+        said = row.tokens[:-1] if row.finish_reason == "stop" else row.tokens   # without the stop token
+        done([index[id(row)]], [{"content": tok.decode(said, skip_special_tokens=True).strip(),
+                                 "finish_reason": row.finish_reason, "prompt_tokens": len(row.prompt),
+                                 "completion_tokens": len(row.tokens)}])
+    decode.run(model, rows, _stops(model, tok), tok.pad_token_id, batch_size, finished)
 
 
 def vllm_ready() -> bool:

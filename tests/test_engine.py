@@ -102,11 +102,3 @@ def test_health_models_and_bad_bodies(server):
     assert e.value.code == 400
     [err] = ask_all(url, [{"messages": []}])
     assert isinstance(err, openai.BadRequestError)
-
-
-def test_finish_cuts_at_the_first_stop_token_or_max_tokens():
-    job = engine_mod.Job([1], max_tokens=3, temperature=0, top_p=1, seed=None)
-    engine_mod.finish(job, [5, 6, 2, 2, 2], {2})
-    assert (job.tokens, job.finish_reason) == ([5, 6, 2], "stop")
-    engine_mod.finish(job, [5, 6, 7, 2, 2], {2})   # the stop token came after max_tokens
-    assert (job.tokens, job.finish_reason) == ([5, 6, 7], "length")

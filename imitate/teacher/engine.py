@@ -1,15 +1,14 @@
-"""The embedded teacher's engine: a small OpenAI-compatible chat server that gathers concurrent
-requests into batches for `model.generate`.
+"""The embedded teacher's engine: a small OpenAI-compatible chat server that decodes concurrent
+requests together.
 
     python -m imitate.teacher.engine MODEL_DIR --port 8000 [--host 127.0.0.1] [--max-batch 32]
 
 POST /v1/chat/completions (non-streaming; per request: messages, max_tokens or
-max_completion_tokens, temperature, top_p, seed), GET /v1/models, GET /health. Requests that arrive
-while a batch runs wait and form the next batch: one `generate` call per batch, left-padded, greedy
-for temperature 0, and per-row sampling (each row with its own temperature, top_p and seeded
-generator) otherwise. It does the work of plain batched generate (per CPU-second 1.05x of it, where
-`transformers serve --continuous-batching --dtype float32` did 0.85x, with 2.7x this server's memory;
-benchmarks/embedded_throughput.py, shared/facts.md).
+max_completion_tokens, temperature, top_p, seed), GET /v1/models, GET /health. Continuous batching
+(imitate/decode.py): a request joins the running batch at the next token step and answers as soon
+as its own answer ends, so no request waits for a longer one. Greedy at temperature 0; otherwise
+each request samples with its own temperature, top_p and seeded generator.
+Against plain batched `generate` on the same requests: benchmarks/embedded_throughput.py.
 """
 from __future__ import annotations
 
@@ -25,12 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 from jinja2 import TemplateError
-from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from imitate import decode
 
 DEFAULT_MAX_TOKENS = 512   # when a request gives none (and the context leaves room)
-# Before a batch, wait for more requests while they keep coming: until none came for 2% of the last
-# batch's time (at least 20 ms), so a burst fills one batch and a lone request barely waits.
-GATHER_SHARE, GATHER_MIN_S = 0.02, 0.02
+GATHER_S = 0.02   # an idle engine waits this long for more of a burst, so the burst is prefilled together
 
 
 class BadRequest(ValueError):
@@ -38,15 +37,9 @@ class BadRequest(ValueError):
 
 
 @dataclass
-class Job:
-    prompt: list[int]
-    max_tokens: int
-    temperature: float
-    top_p: float
-    seed: int | None
+class Job(decode.Row):
+    """A request's row, and how its HTTP thread learns that it ended."""
     done: threading.Event = field(default_factory=threading.Event)
-    tokens: list[int] | None = None
-    finish_reason: str = ""
     error: str | None = None
 
 
@@ -87,36 +80,6 @@ def parse(body: dict, tokenizer, context: int) -> Job:
                _number(body.get("top_p"), "top_p", 1.0, float, 0, 1), seed)
 
 
-class Sampler(LogitsProcessor):
-    """Per-row sampling inside a greedy `generate`: each row with a temperature draws its token with
-    its own generator and leaves only that token for argmax to pick; greedy rows are untouched."""
-
-    def __init__(self, jobs: list[Job]):
-        self.rows = [(i, j.temperature, j.top_p, torch.Generator().manual_seed(j.seed) if j.seed is not None
-                      else None) for i, j in enumerate(jobs) if j.temperature > 0]
-
-    def __call__(self, input_ids, scores):
-        for i, temperature, top_p, generator in self.rows:
-            probs = torch.softmax(scores[i].float() / temperature, dim=-1)
-            if top_p < 1:   # nucleus: the smallest set of tokens whose probability reaches top_p
-                ordered, order = probs.sort(descending=True)
-                ordered[ordered.cumsum(0) - ordered > top_p] = 0
-                probs = torch.zeros_like(probs).scatter(0, order, ordered)
-            pick = torch.multinomial(probs.cpu(), 1, generator=generator).item()
-            scores[i] = float("-inf")
-            scores[i, pick] = 0.0
-        return scores
-
-
-def finish(job: Job, new: list[int], stop: set[int]) -> None:
-    """Cut a row of generated tokens at its first stop token or at its own max_tokens."""
-    end = next((k for k, t in enumerate(new[: job.max_tokens]) if t in stop), None)
-    if end is None:
-        job.tokens, job.finish_reason = new[: job.max_tokens], "length"
-    else:
-        job.tokens, job.finish_reason = new[: end + 1], "stop"
-
-
 def fastest_cpu_dtype() -> torch.dtype:
     """bf16 where this CPU multiplies in it faster than in fp32 (native bf16: AVX-512 BF16, AMX), else fp32.
     Measured, at the shape of a 135M model's MLP: of two of these machines, one ran bf16 2.5x faster
@@ -152,56 +115,55 @@ class Engine:
         self.stop = set(eos if isinstance(eos, list) else [eos])
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.stop)
         self.max_batch = max_batch
-        self.last_batch_s = 0.0
         self.tokenizing = threading.Lock()   # one tokenizer, many request threads
         self.jobs: queue.Queue[Job] = queue.Queue()
 
     def submit(self, job: Job) -> None:
-        """Queue a job and wait until its batch has run."""
+        """Queue a job and wait until it has ended."""
         self.jobs.put(job)
         job.done.wait()
 
-    def _gather(self, batch: list[Job]) -> None:
-        """Add the requests that come in, up to max_batch, until there is a pause (see GATHER_SHARE)."""
-        pause = max(GATHER_MIN_S, GATHER_SHARE * self.last_batch_s)
-        while len(batch) < self.max_batch:
+    def _new_jobs(self, running: int) -> list[Job]:
+        """The queued jobs that fit beside `running` rows; when none runs, wait for one and the rest
+        of its burst (until GATHER_S passes with no new job)."""
+        new = []
+        if not running:
+            new.append(self.jobs.get())
+            while len(new) < self.max_batch:
+                try:
+                    new.append(self.jobs.get(timeout=GATHER_S))
+                except queue.Empty:
+                    break
+        while running + len(new) < self.max_batch:
             try:
-                batch.append(self.jobs.get(timeout=pause))
+                new.append(self.jobs.get_nowait())
             except queue.Empty:
-                return
+                break
+        return new
 
     def run_batches(self) -> None:
-        """Run batches of queued jobs, forever. Call it in the main thread: there torch used both cores
+        """Decode the queued jobs, forever. Call it in the main thread: there torch used both cores
         of a 2-core machine, while `generate` from another thread used 1.4 of them (45% slower)."""
+        batch = decode.Batch(self.model, self.stop, self.pad)
+        made, since = 0, time.time()
         while True:
-            batch = [self.jobs.get()]
-            t0 = time.time()
-            self._gather(batch)
-            t1 = time.time()
+            new = self._new_jobs(len(batch.rows))
             try:
-                self.generate(batch)
+                if new:
+                    print(f"batch of {len(new)} joins {len(batch.rows)} running ({made} tokens in the "
+                          f"{time.time() - since:.1f}s before; {batch.reused} prompt tokens reused so far)",
+                          file=sys.stderr, flush=True)
+                    made, since = len(new), time.time()
+                    ended = batch.admit(new)
+                else:
+                    made += len(batch.rows)
+                    ended = batch.step()
             except Exception as e:  # noqa: BLE001 - reported to each waiting request as a 500
-                for job in batch:
+                ended = new + batch.fail()
+                for job in ended:
                     job.error = f"{type(e).__name__}: {e}"
-            self.last_batch_s = time.time() - t1
-            made = sum(len(j.tokens or []) for j in batch)
-            print(f"batch of {len(batch)} (gathered in {t1 - t0:.2f}s): {made} tokens in {self.last_batch_s:.1f}s",
-                  file=sys.stderr, flush=True)   # logged before the waiting requests answer
-            for job in batch:
+            for job in ended:
                 job.done.set()
-
-    @torch.inference_mode()
-    def generate(self, batch: list[Job]) -> None:
-        width = max(len(j.prompt) for j in batch)
-        ids = torch.tensor([[self.pad] * (width - len(j.prompt)) + j.prompt for j in batch])
-        mask = torch.tensor([[0] * (width - len(j.prompt)) + [1] * len(j.prompt) for j in batch])
-        sampler = Sampler(batch)
-        out = self.model.generate(
-            input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device), do_sample=False,
-            max_new_tokens=max(j.max_tokens for j in batch), pad_token_id=self.pad,
-            logits_processor=LogitsProcessorList([sampler] if sampler.rows else []))
-        for job, row in zip(batch, out[:, width:].tolist()):
-            finish(job, row, self.stop)
 
     def answer(self, body: dict, name: str) -> dict:
         with self.tokenizing:

@@ -1,9 +1,9 @@
 """The embedded teacher: our batching chat server (imitate/teacher/engine.py) on a free loopback port.
 
 A real OpenAI-compatible server, so collect talks to it through the same client as to any
-remote teacher. It gathers concurrent requests into batches for `model.generate`, so it does the
-work of plain batched generate; `transformers serve --continuous-batching`, used before, was slower
-than that on these CPUs (shared/facts.md, benchmarks/embedded_throughput.py).
+remote teacher. It decodes concurrent requests with continuous batching (imitate/decode.py);
+`transformers serve --continuous-batching`, used before, was slower than plain batched generate on
+these CPUs (shared/facts.md, benchmarks/embedded_throughput.py).
 """
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def generate(model, processor, chats: list[list[dict]], images: list[list[dict]]
     import torch
     import transformers
 
-    from imitate.generate import _answer, _stops
+    from imitate.generate import _stops
     from imitate.vision.images import load_pil
 
     tok = processor.tokenizer
@@ -113,3 +113,11 @@ def generate(model, processor, chats: list[list[dict]], images: list[list[dict]]
             out = model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, **sampling)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
         done(batch, [_answer(row, mask, stops, tok) for row, mask in zip(new, enc["attention_mask"].tolist())])
+
+
+def _answer(ids: list[int], mask: list[int], stops: set[int], tok) -> dict:
+    end = next((j for j, t in enumerate(ids) if t in stops), None)
+    kept = ids if end is None else ids[:end]
+    return {"content": tok.decode(kept, skip_special_tokens=True).strip(),
+            "finish_reason": "length" if end is None else "stop",
+            "prompt_tokens": sum(mask), "completion_tokens": len(kept) + (end is not None)}
