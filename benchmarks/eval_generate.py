@@ -4,9 +4,10 @@ embedded SmolLM2-135M, the same chats, batch size, max tokens and dtype, greedy,
 
 Prints generated tokens/s of each (tokens up to and including the end-of-turn token), their ratio, and
 how many answers are the same text both ways (greedy: they differ only where padding changes the
-float rounding of a near tie). Each side counts its best of --repeats alternating runs.
+float rounding of a near tie, which bf16 makes common; --fp32 to see). One untimed warm-up, then each
+side counts its best of --repeats alternating runs.
 
-Run: .venv/bin/python benchmarks/eval_generate.py [--questions 48] [--batch 16] [--max-tokens 112] [--repeats 2]
+Run: .venv/bin/python benchmarks/eval_generate.py [--questions 48] [--batch 16] [--max-tokens 112] [--repeats 2] [--fp32]
 """
 import argparse
 import json
@@ -60,9 +61,13 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16, help="rows decoded at once (eval's --batch-size; its default)")
     ap.add_argument("--max-tokens", type=int, default=112, help="most tokens per answer (the demo's eval)")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each side, alternating; the best counts")
+    ap.add_argument("--fp32", action="store_true", help="run the model in fp32 instead of the dtype eval picks")
     a = ap.parse_args()
     chats = [[{"role": "user", "content": s["question"]}] for s in load_seeds(str(SEEDS))[: a.questions]]
     model, tok = generate.load(embedded.model_dir())
+    if a.fp32:
+        model = model.float()
+    continuous(model, tok, chats[:4], a)   # warm-up: the first forwards of a dtype are slower
     best = {}
     for r in range(a.repeats):
         for name, fn in (("continuous", continuous), ("plain_generate", plain)):

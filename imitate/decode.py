@@ -6,9 +6,9 @@ once per step): 67 ms at 8 rows against 41 ms at 1 for the embedded 135M model h
 `generate` keeps finished rows in the batch until its longest row ends; this keeps the batch full of
 live rows instead (benchmarks/embedded_throughput.py, benchmarks/eval_generate.py).
 
-Rows are left-padded into one KV cache. New rows are prefilled on their own (from where they part
-from a recent prompt, when they start the same way: Prefixes), then both caches are left-padded to
-the longer and joined; leaving rows are dropped and cache columns that only
+Rows are left-padded into one KV cache. New rows are prefilled together on their own (each from
+where it parts from a recent prompt that starts the same way: Prefixes), then both caches are
+left-padded to the longer and joined; leaving rows are dropped and cache columns that only
 padding uses are cut. Positions are counted per row from its first real token, so padding changes
 nothing but float rounding. Greedy at temperature 0; otherwise each row samples with its own
 temperature, top_p and seeded generator, so a seeded row gives the same answer whatever it was
@@ -120,39 +120,39 @@ class Batch:
 
     @torch.inference_mode()
     def admit(self, rows: list[Row]) -> list[Row]:
-        """Prefill new rows and join those that go on; returns the rows that already finished. Rows
-        that start as a stored prompt are prefilled from where they part from it, one by one; the
-        others together, left-padded."""
+        """Prefill new rows in one forward and join those that go on; returns the rows that already
+        finished. A row that starts as a stored prompt has that start's keys and values put in the
+        cache and feeds only the rest: row i's columns are [padding, its stored start, padding, the
+        rest], the padding masked, so positions (counted over the mask) stay right."""
         dev = self.model.device
         found = [self.prefixes.find(r.prompt) for r in rows]
-        fresh = [r for r, (n, _) in zip(rows, found) if not n]
-        if fresh:
-            width = max(len(r.prompt) for r in fresh)
-            ids = torch.tensor([[self.pad] * (width - len(r.prompt)) + r.prompt for r in fresh], device=dev)
-            mask = torch.tensor([[0] * (width - len(r.prompt)) + [1] * len(r.prompt) for r in fresh], device=dev)
-            cache = DynamicCache()
-            self._enter(fresh, self._forward(ids, mask, cache), cache, mask)
-        for row, (n, kv) in zip(rows, found):
-            if n:
-                self.reused += n
-                cache = DynamicCache([(k[:, :, :n], v[:, :, :n]) for k, v in kv])
-                mask = torch.ones(1, len(row.prompt), dtype=torch.long, device=dev)
-                self._enter([row], self._forward(torch.tensor([row.prompt[n:]], device=dev), mask, cache), cache, mask)
-        return [r for r in rows if r.finish_reason]
-
-    def _enter(self, rows: list[Row], logits: torch.Tensor, cache: DynamicCache, mask: torch.Tensor) -> None:
-        """Store the prefilled prompts, take each row's first token, and join the rows that go on."""
-        width = mask.shape[1]
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
-        for i, row in enumerate(rows):
-            start = width - len(row.prompt)
-            self.prefixes.add(row.prompt, [(k[i:i + 1, :, start:].clone(), v[i:i + 1, :, start:].clone())
-                                           for k, v in layers])
+        start = max(n for n, _ in found)
+        rest = max(len(r.prompt) - n for r, (n, _) in zip(rows, found))
+        ids = torch.tensor([[self.pad] * (rest - len(r.prompt) + n) + r.prompt[n:] for r, (n, _) in zip(rows, found)],
+                           device=dev)
+        mask = torch.tensor([[0] * (start - n) + [1] * n + [0] * (rest - len(r.prompt) + n) + [1] * (len(r.prompt) - n)
+                             for r, (n, _) in zip(rows, found)], device=dev)
+        cache = DynamicCache()
+        if start:
+            stored = next(kv for n, kv in found if n)
+            blank = [(k.new_zeros(*k.shape[:2], start, k.shape[3]), v.new_zeros(*v.shape[:2], start, v.shape[3]))
+                     for k, v in stored]
+            cache = DynamicCache([
+                (torch.cat([_pad_left(kv[layer][0][:, :, :n], start, 2) if n else blank[layer][0] for n, kv in found]),
+                 torch.cat([_pad_left(kv[layer][1][:, :, :n], start, 2) if n else blank[layer][1] for n, kv in found]))
+                for layer in range(len(stored))])
+            self.reused += sum(n for n, _ in found)
+        logits = self._forward(ids, mask, cache)
+        for i, row in enumerate(rows):   # store each prompt's own keys and values, without the padding
+            cols = mask[i].nonzero().squeeze(1)
+            self.prefixes.add(row.prompt, [(layer.keys[i:i + 1, :, cols], layer.values[i:i + 1, :, cols])
+                                           for layer in cache.layers])
         going = self._advance(rows, logits)
         keep = [i for i, g in enumerate(going) if g]
         if keep:
-            last = torch.tensor([[rows[i].tokens[-1]] for i in keep], device=mask.device)
+            last = torch.tensor([[rows[i].tokens[-1]] for i in keep], device=dev)
             self._join([rows[i] for i in keep], cache, mask, keep, last)
+        return [r for r, g in zip(rows, going) if not g]
 
     def _join(self, rows: list[Row], cache: DynamicCache, mask: torch.Tensor, keep: list[int], last) -> None:
         index = torch.tensor(keep, device=mask.device)

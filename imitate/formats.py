@@ -338,16 +338,14 @@ def choose(table: Table, forced: str = "auto", *, seeds: bool = False, question_
         raise UserError(f"--format must be auto or one of {', '.join(names)}, not {forced!r}")
     if not table.rows:
         raise table.error("file has no records")
-    how = "--format"
     if forced == "auto":
         n, first = table.rows[0]
-        fmt, how = detect(first, seeds=seeds, question_field=question_field), "detected"
+        fmt = detect(first, seeds=seeds, question_field=question_field)
         if fmt is None:
             raise table.error(f"{NO_FORMAT}; fields: {field_list(first)}", n)
     else:
         fmt = forced
-    print(f"read {table.where} as {fmt} ({table.kind}, {len(table.rows)} records"
-          f"{', set by --format' if how == '--format' else ''})", file=sys.stderr)
+    print(f"read {table.where} as {fmt} ({table.kind}, {len(table.rows)} records)", file=sys.stderr)
     return fmt
 
 

@@ -97,7 +97,7 @@ def test_detection_is_printed_once_per_file(tmp_path, capsys):
     read_conversations(path)
     assert capsys.readouterr().err.strip() == f"read {path} as alpaca (JSON array, 2 records)"
     load_seeds(_jsonl(tmp_path / "d.jsonl", DOLLY), format="dolly")
-    assert "as dolly (JSONL, 2 records, set by --format)" in capsys.readouterr().err
+    assert "as dolly (JSONL, 2 records)" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- conversations

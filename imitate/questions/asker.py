@@ -81,7 +81,7 @@ class Asker:
     async def _send(self, todo: list[Request], desc: str) -> None:
         if self._client is None:
             self._start()
-        progress = Progress(len(todo), f"seeds {desc}")
+        progress = Progress(len(todo), desc)
         try:
             res = await send_all(todo, {self.teacher.label: self._client}, self._out, self._record,
                                  self.concurrency, self.budget, progress)
