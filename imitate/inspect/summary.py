@@ -51,8 +51,15 @@ def eval_overview(run: RunData) -> pd.DataFrame:
     for key, label in SCORE_LABELS.items():
         values = {m: scores[m]["all"].get(key) for m in order}
         if any(v is not None for v in values.values()):
-            rows.append({"score": label, **values})
+            rows.append({"score": label, **{m: _number(key, v) for m, v in values.items()}})
     return pd.DataFrame(rows)
+
+
+def _number(key: str, v) -> str:
+    """A score as the eval table in the terminal prints it: counts whole, word counts to 0.1, the rest to 0.001."""
+    if v is None:
+        return ""
+    return f"{v:.0f}" if key == "answers" else f"{v:.1f}" if key == "mean_words" else f"{v:.3f}"
 
 
 def _value(v) -> str:

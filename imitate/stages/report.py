@@ -108,6 +108,7 @@ def table_html(df) -> str:
         from imitate.vision.thumbs import frame_html
         table = frame_html(df)
     else:
+        df = df.rename(columns=lambda c: str(c).replace("_pct", " %").replace("_", " "))   # headers in words
         table = df.to_html(index=False, escape=True, na_rep="", border=0, float_format=lambda x: f"{x:.4g}")
     return f'<div class="scroll">{table}</div>'
 
