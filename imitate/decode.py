@@ -65,10 +65,11 @@ class Prefixes:
     (the same system message and chat template start) is prefilled only from where they part. A
     token's keys and values depend only on the tokens before it, so the reuse is exact up to float
     rounding. Prefill was half of the embedded teacher's time on collect's requests (82 prompt
-    tokens for 44 generated, 55% of the prompt tokens shared with an earlier prompt)."""
+    tokens for 44 generated, 55% of the prompt tokens shared with an earlier prompt). The store is
+    bounded in tokens (4096: 94 MB for the 135M model in bf16, 0.5 GB for an 8B one)."""
 
-    def __init__(self, size: int = 32, least: int = 8):
-        self.size, self.least = size, least
+    def __init__(self, budget: int = 4096, least: int = 8):
+        self.budget, self.least = budget, least
         self.entries: list[tuple[list[int], list[tuple[torch.Tensor, torch.Tensor]]]] = []   # oldest first
 
     def find(self, prompt: list[int]) -> tuple[int, list | None]:
@@ -83,8 +84,11 @@ class Prefixes:
         return (best, kv) if best >= self.least else (0, None)
 
     def add(self, prompt: list[int], kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Keep a prompt's keys and values ((1, heads, len(prompt), dim) per layer), dropping the oldest."""
-        self.entries = [e for e in self.entries if e[0] != prompt][-(self.size - 1):] + [(prompt, kv)]
+        """Keep a prompt's keys and values ((1, heads, len(prompt), dim) per layer), dropping the oldest
+        prompts past the budget."""
+        self.entries = [e for e in self.entries if e[0] != prompt] + [(prompt, kv)]
+        while sum(len(t) for t, _ in self.entries) > self.budget:
+            self.entries.pop(0)
 
 
 class Batch:

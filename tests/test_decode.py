@@ -83,3 +83,13 @@ def test_prompts_that_start_alike_reuse_the_stored_start_and_answer_as_alone(mod
         ended += batch.step()
     assert batch.reused == 12 * 4
     assert sorted((r.prompt, r.tokens) for r in ended) == sorted(zip(prompts, refs))
+
+
+def test_the_prompt_store_keeps_the_newest_within_its_token_budget():
+    store = decode.Prefixes(budget=10, least=2)
+    kv = [(torch.zeros(1, 1, 4, 2), torch.zeros(1, 1, 4, 2))]
+    for first in (1, 2, 3):
+        store.add([first, 7, 8, 9], kv)
+    assert [t[0] for t, _ in store.entries] == [2, 3]   # 12 tokens > 10: the oldest went
+    assert store.find([3, 7, 8, 5])[0] == 3 and store.find([1, 7, 8, 5]) == (0, None)
+    assert store.find([3, 7, 8, 9])[0] == 3   # one token is always left to feed
