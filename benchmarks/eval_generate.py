@@ -38,7 +38,7 @@ def continuous(model, tok, chats: list, a) -> tuple[int, float, list[str]]:
 def plain(model, tok, chats: list, a) -> tuple[int, float, list[str]]:
     import torch
 
-    stops = generate._stops(model, tok)
+    stops = generate.stops(model, tok)
     texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
     order = sorted(range(len(chats)), key=lambda i: -len(texts[i]))   # as long as the other side's: rows pad little
     answers, tokens, t0 = [""] * len(chats), 0, time.time()

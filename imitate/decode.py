@@ -8,11 +8,12 @@ live rows instead (benchmarks/embedded_throughput.py, benchmarks/eval_generate.p
 
 Rows are left-padded into one KV cache. New rows are prefilled together on their own (each from
 where it parts from a recent prompt that starts the same way: Prefixes), then both caches are
-left-padded to the longer and joined; leaving rows are dropped and cache columns that only
-padding uses are cut. Positions are counted per row from its first real token, so padding changes
-nothing but float rounding. Greedy at temperature 0; otherwise each row samples with its own
-temperature, top_p and seeded generator, so a seeded row gives the same answer whatever it was
-batched with. The cache has no sliding window: for LLaMA-family models (full attention).
+left-padded to the longer and joined; leaving rows are dropped, and cache columns that only
+padding uses are cut. Positions are counted per row over its real tokens, so padding changes nothing
+but float rounding: in fp32 a row's answer is the same whatever it was batched with (tested); in bf16
+a near tie can round the other way. Greedy at temperature 0 (below GREEDY_BELOW); otherwise each row
+samples with its own temperature, top_p and seeded generator. The cache has no sliding window:
+models with one are refused (full_attention).
 """
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
+
+GREEDY_BELOW = 1e-5   # a lower temperature is greedy (dividing logits by it would overflow)
+
+
+def full_attention(config) -> bool:
+    """Whether every layer of a model attends to the whole context (what this cache assumes)."""
+    config = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    kinds = getattr(config, "layer_types", None)
+    if kinds:
+        return all(k == "full_attention" for k in kinds)
+    return not (getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True))
 
 
 @dataclass
@@ -34,6 +46,8 @@ class Row:
     generator: torch.Generator | None = None
 
     def __post_init__(self):
+        if self.temperature < GREEDY_BELOW:
+            self.temperature = 0.0
         if self.temperature > 0 and self.seed is not None:
             self.generator = torch.Generator().manual_seed(self.seed)
 
@@ -95,6 +109,9 @@ class Batch:
     """The rows being decoded together, their KV cache and attention mask."""
 
     def __init__(self, model, stops: set[int], pad: int):
+        if not full_attention(model.config):
+            raise ValueError(f"{type(model).__name__} has sliding-window attention layers; continuous batching "
+                             "here needs full attention (LLaMA-family models)")
         self.model, self.stops, self.pad = model, stops, pad
         self.rows: list[Row] = []
         self.cache: DynamicCache | None = None
@@ -156,6 +173,7 @@ class Batch:
         if keep:
             last = torch.tensor([[rows[i].tokens[-1]] for i in keep], device=dev)
             self._join([rows[i] for i in keep], cache, mask, keep, last)
+            self._compact(torch.arange(len(self.rows), device=dev))
         return [r for r, g in zip(rows, going) if not g]
 
     def _join(self, rows: list[Row], cache: DynamicCache, mask: torch.Tensor, keep: list[int], last) -> None:
@@ -188,13 +206,20 @@ class Batch:
         if not keep:
             self.cache = self.mask = self.last = None
             return finished
-        index = torch.tensor(keep, device=self.mask.device)
-        mask = self.mask[index]
-        first = int(mask.any(0).nonzero()[0])   # columns before it are padding in every row left
-        self.mask, self.last = mask[:, first:], self.last[index]
-        self.cache = DynamicCache([(layer.keys[index, :, first:], layer.values[index, :, first:])
-                                   for layer in self.cache.layers])
+        self.last = self.last[keep]
+        self._compact(torch.tensor(keep, device=self.mask.device))
         return finished
+
+    def _compact(self, index: torch.Tensor) -> None:
+        """Keep the rows at `index`, and only the cache columns that one of them uses (exact: positions
+        are counted over the mask)."""
+        mask = self.mask[index]
+        cols = mask.any(0).nonzero().squeeze(1)
+        if mask.shape == self.mask.shape and len(cols) == mask.shape[1]:
+            return   # every row and column stays: no copy
+        self.mask = mask[:, cols]
+        self.cache = DynamicCache([(layer.keys[index][:, :, cols], layer.values[index][:, :, cols])
+                                   for layer in self.cache.layers])
 
     def fail(self) -> list[Row]:
         """Drop every row (after an error); returns them."""

@@ -1,4 +1,4 @@
-"""Answers from a local model: batched `generate` with left padding (transformers), or vLLM on a GPU.
+"""Answers from a local model: continuous batching in-process (imitate/decode.py), or vLLM on a GPU.
 
 In-process continuous batching (imitate/decode.py): faster than plain batched `generate`, which
 waits for each batch's longest answer (benchmarks/eval_generate.py). Prompts are rendered with the
@@ -39,7 +39,7 @@ def load(path: str | Path):
     return model.to(device).eval(), tok
 
 
-def _stops(model, tok) -> set[int]:
+def stops(model, tok) -> set[int]:
     eos = model.generation_config.eos_token_id
     ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
     return {i for i in ids if i is not None}
@@ -52,6 +52,9 @@ def generate(model, tok, chats: list[list[dict]], *, max_tokens: int, temperatur
     finish_reason ('stop' or 'length'), prompt_tokens, completion_tokens}. Chat i samples with seed + i."""
     from imitate import decode
 
+    if not decode.full_attention(model.config):
+        raise UserError(f"{type(model).__name__} has sliding-window attention layers, which eval's local "
+                        "generation does not support (full-attention models, such as the LLaMA family)")
     prompts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
                for c in chats]
     rows = [decode.Row(p, max_tokens, temperature, seed=seed + i) for i, p in enumerate(prompts)]
@@ -62,7 +65,7 @@ def generate(model, tok, chats: list[list[dict]], *, max_tokens: int, temperatur
         done([index[id(row)]], [{"content": tok.decode(said, skip_special_tokens=True).strip(),
                                  "finish_reason": row.finish_reason, "prompt_tokens": len(row.prompt),
                                  "completion_tokens": len(row.tokens)}])
-    decode.run(model, rows, _stops(model, tok), tok.pad_token_id, batch_size, finished)
+    decode.run(model, rows, stops(model, tok), tok.pad_token_id, batch_size, finished)
 
 
 def vllm_ready() -> bool:

@@ -93,3 +93,27 @@ def test_the_prompt_store_keeps_the_newest_within_its_token_budget():
     assert [t[0] for t, _ in store.entries] == [2, 3]   # 12 tokens > 10: the oldest went
     assert store.find([3, 7, 8, 5])[0] == 3 and store.find([1, 7, 8, 5]) == (0, None)
     assert store.find([3, 7, 8, 9])[0] == 3   # one token is always left to feed
+
+
+def test_interior_padding_of_a_mixed_group_is_cut_when_the_long_row_leaves(model):
+    batch = decode.Batch(model, set(), PAD)
+    start = list(range(40, 52))
+    batch.admit([decode.Row(start + [70], 3)])   # stores the 12-token start
+    [first] = batch.step() + batch.step()
+    # one row reuses the start; a 200-token row beside it ends at its first token
+    reused, long = decode.Row(start + [71, 72], 4), decode.Row(list(range(5, 205)), 1)
+    assert batch.admit([reused, long]) == [long]
+    assert batch.mask.shape == (1, 14) and batch.mask.all() and batch.cache.get_seq_length() == 14
+    assert reused.tokens == alone(model, reused.prompt, 1)
+
+
+def test_a_tiny_temperature_is_greedy():
+    assert decode.Row([1, 2], 3, temperature=1e-40, seed=1).temperature == 0.0
+
+
+def test_sliding_window_models_are_refused(tiny):
+    from transformers import AutoConfig, MistralConfig
+
+    assert decode.full_attention(AutoConfig.from_pretrained(str(tiny)))
+    assert not decode.full_attention(MistralConfig(sliding_window=64))
+    assert decode.full_attention(MistralConfig(sliding_window=None))

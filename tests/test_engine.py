@@ -83,6 +83,8 @@ def test_seeded_sampling_repeats_and_greedy_is_deterministic(server):
     ({"temperature": -1}, "temperature"),
     ({"seed": "x"}, "seed"),
     ({"n": 2}, "n = 1"),
+    ({"seed": 2 ** 64}, "seed"),
+    ({"max_tokens": 2.5}, "integer"),
 ])
 def test_bad_requests_get_400(server, params, message):
     url, _ = server
@@ -102,3 +104,17 @@ def test_health_models_and_bad_bodies(server):
     assert e.value.code == 400
     [err] = ask_all(url, [{"messages": []}])
     assert isinstance(err, openai.BadRequestError)
+
+
+def test_a_prompt_that_fills_the_context_gets_400(server):
+    url, _ = server
+    [err] = ask_all(url, [chat("hi " * 2100)])   # no max_tokens: the default must not go to zero or below
+    assert isinstance(err, openai.BadRequestError) and "no room" in str(err)
+
+
+def test_a_null_max_completion_tokens_leaves_max_tokens(server):
+    url, _ = server
+    body = {**chat("hi", max_tokens=3, temperature=0), "max_completion_tokens": None}
+    req = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(req) as r:
+        assert json.loads(r.read())["usage"]["completion_tokens"] <= 3

@@ -27,6 +27,7 @@ from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from imitate import decode
+from imitate.generate import stops
 
 DEFAULT_MAX_TOKENS = 512   # when a request gives none (and the context leaves room)
 GATHER_S = 0.02   # an idle engine waits this long for more of a burst, so the burst is prefilled together
@@ -46,8 +47,9 @@ class Job(decode.Row):
 def _number(value, name: str, default, kind, low, high):
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise BadRequest(f"{name} must be a number in [{low}, {high}]")
+    if isinstance(value, bool) or not isinstance(value, int if kind is int else (int, float)) \
+            or not low <= value <= high:
+        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'} in [{low}, {high}]")
     return kind(value)
 
 
@@ -68,14 +70,17 @@ def parse(body: dict, tokenizer, context: int) -> Job:
     except TemplateError as e:   # e.g. roles the template does not accept
         raise BadRequest(f"the model's chat template refused these messages: {e}") from None
     room = context - len(prompt)
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if room < 1:
+        raise BadRequest(f"the prompt's {len(prompt)} tokens leave no room in the model's context of {context} tokens")
+    limit = body.get("max_completion_tokens")
+    limit = body.get("max_tokens") if limit is None else limit
     max_tokens = _number(limit, "max_tokens", min(DEFAULT_MAX_TOKENS, room), int, 1, context)
     if max_tokens > room:
         raise BadRequest(f"the prompt's {len(prompt)} tokens + max_tokens {max_tokens} pass the model's "
                          f"context of {context} tokens")
     seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise BadRequest("seed must be an integer")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63):
+        raise BadRequest("seed must be an integer in [0, 2^63)")
     return Job(prompt, max_tokens, _number(body.get("temperature"), "temperature", 1.0, float, 0, 2),
                _number(body.get("top_p"), "top_p", 1.0, float, 0, 1), seed)
 
@@ -111,8 +116,7 @@ class Engine:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         self.context = self.model.config.max_position_embeddings
-        eos = self.model.generation_config.eos_token_id
-        self.stop = set(eos if isinstance(eos, list) else [eos])
+        self.stop = stops(self.model, self.tokenizer)
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.stop)
         self.max_batch = max_batch
         self.tokenizing = threading.Lock()   # one tokenizer, many request threads
@@ -219,8 +223,9 @@ def handler(engine: Engine, name: str):
                 self._send(200, engine.answer(request, name))
             except (json.JSONDecodeError, BadRequest) as e:
                 self._error(400, str(e), "invalid_request_error")
-            except RuntimeError as e:
-                self._error(500, str(e), "server_error")
+            except Exception as e:  # noqa: BLE001 - any other failure answers 500, never a dropped connection
+                self._error(500, f"{type(e).__name__}: {e}" if not isinstance(e, RuntimeError) else str(e),
+                            "server_error")
 
         def log_message(self, *args):   # one line per batch is logged instead
             pass

@@ -87,13 +87,13 @@ def generate(model, processor, chats: list[list[dict]], images: list[list[dict]]
     import torch
     import transformers
 
-    from imitate.generate import _stops
+    from imitate.generate import stops
     from imitate.vision.images import load_pil
 
     tok = processor.tokenizer
     prompts = [render(processor, c, len(ims)) for c, ims in zip(chats, images)]
     order = sorted(range(len(chats)), key=lambda i: (len(images[i]), -len(prompts[i])))
-    stops = _stops(model, tok) | ({end_of_turn(processor)} - {None})
+    ends = stops(model, tok) | ({end_of_turn(processor)} - {None})
     sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
     batches, start = [], 0
     while start < len(order):
@@ -112,7 +112,7 @@ def generate(model, processor, chats: list[list[dict]], images: list[list[dict]]
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, **sampling)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
-        done(batch, [_answer(row, mask, stops, tok) for row, mask in zip(new, enc["attention_mask"].tolist())])
+        done(batch, [_answer(row, mask, ends, tok) for row, mask in zip(new, enc["attention_mask"].tolist())])
 
 
 def _answer(ids: list[int], mask: list[int], stops: set[int], tok) -> dict:
