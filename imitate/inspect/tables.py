@@ -132,14 +132,16 @@ def eval_table(run: RunData) -> pd.DataFrame:
 
 
 def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
-    """Up to `n` questions where the last student scored and the teacher disagree: one right and one wrong
-    by the reference first, then those where the judge preferred one of them. When a question shown is
+    """Up to `n` questions where the last student scored (its answers in a column of its name) and the
+    teacher disagree: one right and one wrong by the reference first, then those where the judge
+    preferred one of them. When a question shown is
     about images, an `images` column holds each row's [{path, sha256}] (report.html draws them as
     thumbnails: imitate.vision.thumbs.frame_html)."""
     run.need("eval")
     df = run.eval
     students = [m for m in df["model"].unique() if m not in ("base", "teacher")]
-    pair = df[df["model"] == (students[-1] if students else "base")].merge(df[df["model"] == "teacher"], on="seed_id", suffixes=("", "_t"))
+    name = students[-1] if students else "base"   # the column of that model's answers carries its name
+    pair = df[df["model"] == name].merge(df[df["model"] == "teacher"], on="seed_id", suffixes=("", "_t"))
     by_ref = pair["correct"].notna() & pair["correct_t"].notna() & (pair["correct"] != pair["correct_t"])
     by_judge = pair["judge"].isin(["win", "loss"]) if "judge" in pair else False
     picked = pd.concat([pair[by_ref], pair[by_judge & ~by_ref]]).head(n)
@@ -147,9 +149,9 @@ def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     out = pd.DataFrame({
         "category": picked["category"], "question": [shorten(q, width) for q in picked["question"]],
         "reference": picked["reference"] if "reference" in picked else None,
-        "student": [shorten(a, width) for a in picked["answer"]],
-        "student_correct": picked["correct"], "teacher": [shorten(a, width) for a in picked["answer_t"]],
-        "teacher_correct": picked["correct_t"],
+        name: [shorten(a, width) for a in picked["answer"]],
+        f"{name} correct": picked["correct"], "teacher": [shorten(a, width) for a in picked["answer_t"]],
+        "teacher correct": picked["correct_t"],
         "judge": picked["judge"] if "judge" in picked else None}).reset_index(drop=True)
     if any(images):
         out["images"] = images
