@@ -134,9 +134,8 @@ def eval_table(run: RunData) -> pd.DataFrame:
 def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     """Up to `n` questions where the last student scored (its answers in a column of its name) and the
     teacher disagree: one right and one wrong by the reference first, then those where the judge
-    preferred one of them. When a question shown is
-    about images, an `images` column holds each row's [{path, sha256}] (report.html draws them as
-    thumbnails: imitate.vision.thumbs.frame_html)."""
+    preferred one of them. When a question shown is about images, an `images` column holds each row's
+    [{path, sha256}] (report.html draws them as thumbnails: imitate.vision.thumbs.frame_html)."""
     run.need("eval")
     df = run.eval
     students = [m for m in df["model"].unique() if m not in ("base", "teacher")]
