@@ -1,13 +1,15 @@
 """How the eval stage generates on a local model: continuous batching (imitate.generate, imitate/decode.py)
 against plain batched `model.generate` (left padding; a batch runs until its longest answer ends), on the
-embedded SmolLM2-135M, the same chats, batch size, max tokens and dtype, greedy, in one process.
+embedded SmolLM2-135M, the same chats (shipped seeds, or --seeds), batch size, max tokens and dtype,
+greedy, in one process.
 
 Prints generated tokens/s of each (tokens up to and including the end-of-turn token), their ratio, and
 how many answers are the same text both ways (greedy: they differ only where padding changes the
 float rounding of a near tie, which bf16 makes common; --fp32 to see). One untimed warm-up, then each
 side counts its best of --repeats alternating runs.
 
-Run: .venv/bin/python benchmarks/eval_generate.py [--questions 48] [--batch 16] [--max-tokens 112] [--repeats 2] [--fp32]
+Run: .venv/bin/python benchmarks/eval_generate.py [--seeds FILE] [--questions 48] [--batch 16] [--max-tokens 112]
+     [--repeats 2] [--fp32]
 """
 import argparse
 import json
@@ -57,13 +59,14 @@ def plain(model, tok, chats: list, a) -> tuple[int, float, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--questions", type=int, default=48, help="the first N shipped seed questions")
+    ap.add_argument("--seeds", default=str(SEEDS), help="questions, in any seed format (default: the shipped seeds)")
+    ap.add_argument("--questions", type=int, default=48, help="the first N questions")
     ap.add_argument("--batch", type=int, default=16, help="rows decoded at once (eval's --batch-size; its default)")
     ap.add_argument("--max-tokens", type=int, default=112, help="most tokens per answer (the demo's eval)")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each side, alternating; the best counts")
     ap.add_argument("--fp32", action="store_true", help="run the model in fp32 instead of the dtype eval picks")
     a = ap.parse_args()
-    chats = [[{"role": "user", "content": s["question"]}] for s in load_seeds(str(SEEDS))[: a.questions]]
+    chats = [[{"role": "user", "content": s["question"]}] for s in load_seeds(a.seeds)[: a.questions]]
     model, tok = generate.load(embedded.model_dir())
     if a.fp32:
         model = model.float()
