@@ -84,6 +84,28 @@ def test_packing_keeps_records_apart(tmp_path, tiny):
     assert plain.evaluate()["eval_loss"] == pytest.approx(packed.evaluate()["eval_loss"], rel=1e-4)
 
 
+def test_cpu_micro_batch_is_the_largest_divisor_that_fits():
+    assert finetune.cpu_micro_batch(4, 320) == 4
+    assert finetune.cpu_micro_batch(8, 1024) == 2
+    assert finetune.cpu_micro_batch(6, 700) == 2
+    assert finetune.cpu_micro_batch(8, 4096) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path")
+def test_cpu_padding_free_micro_batches_train_as_one_record_at_a_time(tmp_path, tiny, monkeypatch):
+    """On CPU a step's records go through flattened into one padding-free row: the same training loss
+    as one record per forward pass (records do not attend to each other), and rows are cut to max_length."""
+    loss = {}
+    for row_tokens in (1, finetune.CPU_ROW_TOKENS):
+        monkeypatch.setattr(finetune, "CPU_ROW_TOKENS", row_tokens)
+        trainer, info = finetune.build_trainer(make_cfg(tmp_path, tiny, bf16=False, lora_dropout=0.0, max_length=38))
+        assert info["device"]["micro_batch"] == (1 if row_tokens == 1 else 4)
+        assert trainer.args.padding_free == (row_tokens > 1)
+        assert max(len(r) for r in trainer.train_dataset["input_ids"]) == 38   # cut inside the answers, as TRL would
+        loss[row_tokens] = trainer.train().training_loss
+    assert loss[1] > 0 and loss[1] == pytest.approx(loss[finetune.CPU_ROW_TOKENS], rel=1e-4)
+
+
 # -- data preparation --------------------------------------------------------------------------
 
 def test_student_system_replaces_drops_or_keeps():

@@ -7,6 +7,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from accelerate.state import AcceleratorState  # noqa: E402
 from peft import LoraConfig  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 from trl import SFTConfig, SFTTrainer  # noqa: E402
@@ -21,7 +22,8 @@ def tok():
     return AutoTokenizer.from_pretrained(model_dir())
 
 
-def make(tmp_path, tok, peft):
+def make(tmp_path, tok, peft, bf16=False):
+    AcceleratorState._reset_state(reset_partial_state=True)   # one process, several trainers' precisions
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
@@ -31,7 +33,7 @@ def make(tmp_path, tok, peft):
     data = encode_all(tok, [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
                             for q, a in qa], "test")   # finetune's encoding: labels on the answers only
     args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4,
-                     save_strategy="no", report_to=[], use_cpu=True, max_length=64, seed=0,
+                     save_strategy="no", report_to=[], use_cpu=True, max_length=64, seed=0, bf16=bf16,
                      dataloader_num_workers=0)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM") if peft else None
     trainer = st.StudentTrainer(model=LlamaForCausalLM(cfg), args=args, train_dataset=data,
@@ -64,6 +66,20 @@ def test_chunked_ce_equals_trls_loss_and_gradients(tmp_path, tok, monkeypatch, p
     assert g_got.keys() == g_want.keys() and g_got
     for n in g_want:
         torch.testing.assert_close(g_got[n], g_want[n], rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_autocast_covers_the_head(tmp_path, tok):
+    """With bf16 on (autocast: finetune's choice on a CPU that multiplies bf16 faster),
+    the chunks run under the forward's autocast, so in a training step the head multiplies in bf16, and
+    the loss stays within bf16 rounding of the fp32 step's."""
+    loss, dtypes = {}, {}
+    for bf16 in (False, True):
+        trainer, _ = make(tmp_path, tok, True, bf16=bf16)
+        seen = dtypes[bf16] = set()
+        trainer.model.get_output_embeddings().register_forward_hook(lambda m, i, out, seen=seen: seen.add(out.dtype))
+        loss[bf16] = trainer.train().training_loss
+    assert dtypes == {False: {torch.float32}, True: {torch.bfloat16}}
+    assert loss[True] == pytest.approx(loss[False], rel=2e-2)
 
 
 def test_token_sums_over_uneven_micro_batches(tmp_path, tok):

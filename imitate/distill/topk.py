@@ -348,6 +348,7 @@ def with_topk(cfg, tokenizer, records: list[dict], train_ds, dev: dict):
     """finetune --kd topk: the training rows plus their aligned top-k columns (cut to --max-length as
     TRL cuts input_ids), and the device choices without packing (rows stay whole: v1)."""
     from imitate.rundir import RunDir
+    from imitate.stages.finetune import whole_rows
 
     if cfg.packing:
         raise UserError("--kd topk trains without packing (the top-k columns follow whole rows); drop --packing")
@@ -372,8 +373,7 @@ def with_topk(cfg, tokenizer, records: list[dict], train_ds, dev: dict):
     if st["with_topk"] == 0:
         raise UserError("no trained token has a top-k in the sidecar (ids of other records, or another "
                         "--student-system than the sidecar was computed with)", folder)
-    return train_ds.add_column("kd_ids", cols["kd_ids"]).add_column("kd_logprobs", cols["kd_logprobs"]), \
-        {**dev, "packing": False}
+    return train_ds.add_column("kd_ids", cols["kd_ids"]).add_column("kd_logprobs", cols["kd_logprobs"]), whole_rows(dev)
 
 
 def staged(out: Appender, run_dir, k: int, todo, to_record):

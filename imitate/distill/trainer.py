@@ -21,7 +21,8 @@ Training loss: L = lambda_ce * CE + lambda_kl * T^2 * KL(p_T || p_S) + lambda_ms
   each trained token (columns kd_ids / kd_logprobs, see imitate.distill.topk) and the loss is
   `losses.topk_kd` (K+1 outcomes, the rest bucket), in the same chunks.
 - Evaluation returns plain CE (TRL's path, no teacher), so eval_loss compares with plain SFT.
-The teachers run frozen, in eval mode, under no_grad: bf16 on a GPU, fp32 on a CPU. The regressors
+The teachers run frozen, in eval mode, under no_grad: bf16 on a GPU; on a CPU bf16 where it multiplies
+faster than fp32, else fp32. The regressors
 are a submodule `kd_regressors` of the trained model (so the optimizer, DDP and LoRA see them:
 attached after PEFT wrapping, they stay trainable) and are saved as regressor.pt, never inside
 the model or adapter weights.
@@ -52,11 +53,14 @@ def resolve_model_path(path: str) -> str:
 
 
 def teacher_device() -> tuple[torch.device, torch.dtype]:
-    """This process's device (one GPU per process under `accelerate launch`), bf16 on a GPU."""
+    """This process's device (one GPU per process under `accelerate launch`), bf16 on a GPU; on a CPU
+    whichever of bf16 and fp32 it multiplies faster (as the embedded teacher's engine does)."""
     from accelerate import PartialState
 
+    from imitate.teacher.engine import fastest_cpu_dtype
+
     device = PartialState().device
-    return device, (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    return device, (torch.bfloat16 if device.type == "cuda" else fastest_cpu_dtype())
 
 
 def load_teacher(path: str, device=None, dtype=None):
@@ -159,18 +163,17 @@ class KDTrainer(StudentTrainer):
         scale = self.token_scale(inputs["labels"], num_items_in_batch)
         with LayerCapture(model, [s for s, _ in pairs]) as cap:
             h, tgt, mask, _ = answer_states(model, inputs)
-        head = self.head(model)
         if topk:
-            terms = over_chunks(partial(_topk_chunk, temperature=self.temperature), head, h, tgt,
+            terms = self.chunks(partial(_topk_chunk, temperature=self.temperature), model, h, tgt,
                                 *(t[:, 1:][mask] for t in topk))
         else:
             states, t_feats = self._teacher_forward(inputs, mask, "logit" in self.kd, [t for _, t in pairs])
             if states:
                 fn = partial(_logit_chunk, heads=[t.get_output_embeddings() for t in self.kd_teachers],
                              temperature=self.temperature, kind=self.kl_kind, weights=self.teacher_weights)
-                terms = over_chunks(fn, head, h, tgt, *states)
+                terms = self.chunks(fn, model, h, tgt, *states)
             else:
-                terms = over_chunks(nll, head, h, tgt)
+                terms = self.chunks(nll, model, h, tgt)
         ce = terms[0] * scale
         loss = self.lambda_ce * ce
         logs = {"kd_ce": ce.detach()}

@@ -13,6 +13,7 @@ Against plain batched `generate` on the same requests: benchmarks/embedded_throu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import queue
 import sys
@@ -85,10 +86,11 @@ def parse(body: dict, tokenizer, context: int) -> Job:
                _number(body.get("top_p"), "top_p", 1.0, float, 0, 1), seed)
 
 
+@functools.cache
 def fastest_cpu_dtype() -> torch.dtype:
-    """bf16 where this CPU multiplies in it faster than in fp32 (native bf16: AVX-512 BF16, AMX), else fp32.
-    Measured, at the shape of a 135M model's MLP: of two of these machines, one ran bf16 2.5x faster
-    than fp32 and the other 5x slower (shared/facts.md)."""
+    """bf16 where this CPU multiplies in it faster than in fp32 (native bf16: AVX-512 BF16, AMX), else fp32;
+    measured once per process. At the shape of a 135M model's MLP, of two of these machines one ran bf16
+    2.5x faster than fp32 and the other 5x slower (shared/facts.md)."""
     x, w = torch.randn(256, 576), torch.randn(1536, 576)
 
     def seconds(dtype) -> float:

@@ -114,7 +114,7 @@ def encode(tokenizer, messages: list[dict]) -> dict:
 
 
 def encode_all(tokenizer, records: list[dict], where, max_length: int | None = None):
-    """A datasets.Dataset of input_ids + labels; warns how many records exceed max_length."""
+    """A datasets.Dataset of input_ids + labels, each row cut to max_length tokens (warns how many were)."""
     from datasets import Dataset
 
     rows = {"input_ids": [], "labels": []}
@@ -125,8 +125,8 @@ def encode_all(tokenizer, records: list[dict], where, max_length: int | None = N
         if not any(answers) or not any(x != -100 for x in row["labels"]):
             raise UserError("record has only empty assistant turns (nothing to learn)", where, rec.get("_line", i))
         too_long += max_length is not None and len(row["input_ids"]) > max_length
-        rows["input_ids"].append(row["input_ids"])
-        rows["labels"].append(row["labels"])
+        rows["input_ids"].append(row["input_ids"][:max_length])
+        rows["labels"].append(row["labels"][:max_length])
     if too_long:
         print(f"warning: {too_long} of {len(records)} records are longer than --max-length {max_length} "
               "tokens and will be cut", file=sys.stderr)

@@ -44,6 +44,7 @@ def over_chunks(fn, head, h: torch.Tensor, *rows) -> torch.Tensor:
     """The sum over chunks of rows of fn(head, h[a:b], *(r[a:b] for r in rows)), a 1-D tensor of loss
     terms; each chunk is checkpointed, so its logits live only while it runs."""
     size = max(1, CHUNK_BYTES // 4 // head.weight.shape[0])
+    h = h.to(head.weight.dtype)   # under CPU autocast the hidden states can come out fp32 beside a bf16 head
     total = None
     for a in range(0, h.shape[0], size):
         part = torch.utils.checkpoint.checkpoint(fn, head, h[a:a + size], *(r[a:a + size] for r in rows),
@@ -71,7 +72,13 @@ class StudentTrainer(SFTTrainer):
                 or not plain_head(self.accelerator.unwrap_model(model))):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         h, tgt, _, _ = answer_states(model, inputs)
-        return over_chunks(nll, self.head(model), h, tgt)[0] * self.token_scale(inputs["labels"], num_items_in_batch)
+        return self.chunks(nll, model, h, tgt)[0] * self.token_scale(inputs["labels"], num_items_in_batch)
+
+    def chunks(self, fn, model, h, *rows):
+        """over_chunks with the student's head, under the autocast of the model's forward (accelerate
+        wraps the forward only; with bf16 on a CPU the head would otherwise multiply in fp32)."""
+        with self.accelerator.autocast():
+            return over_chunks(fn, self.head(model), h, *rows)
 
     def token_scale(self, labels, num_items_in_batch):
         """1 / the token count the CE divides by, as transformers' Trainer.compute_loss does: with

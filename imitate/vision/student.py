@@ -143,7 +143,7 @@ def build_trainer(cfg, student_path: str, student_name: str):
 
     from imitate.records import read_conversations
     from imitate.rundir import RunDir
-    from imitate.stages.finetune import device_choices, load_model, sft_config
+    from imitate.stages.finetune import device_choices, load_model, sft_config, whole_rows
     from imitate.train.data import set_system, split
 
     if cfg.kd and cfg.kd != ["feature"]:
@@ -154,11 +154,10 @@ def build_trainer(cfg, student_path: str, student_name: str):
     records = set_system(records, cfg.student_system)
     train_recs, eval_recs = split(records, cfg.eval_fraction, cfg.rng_seed)
     processor = load_processor(student_path)
-    dev = {**device_choices(cfg), "packing": False}
+    dev = whole_rows(device_choices(cfg))
     transformers.set_seed(cfg.rng_seed)
     model = load_model(student_path, dev, AutoModelForImageTextToText)
     args = sft_config(cfg, dev, len(train_recs), str(RunDir(cfg.run).finetune_logs))
-    args.packing = args.padding_free = False
     args.completion_only_loss = True
     args.remove_unused_columns = False
     args.dataset_kwargs = {"skip_prepare_dataset": True}
