@@ -273,14 +273,33 @@ def check_images(cfg: Config, questions: list[dict], local: dict[str, dict]) -> 
 
 
 def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: list[list[dict]],
-                   images: list[list[dict]], cache: dict, params: dict) -> dict:
-    """Generate the answers not yet in `cache`, appending each batch; {'tokens_per_s', 'generated'}.
-    images[i]: the images chat i is about ([{"path", "sha256"}], maybe none)."""
+                   images: list[list[dict]], cache: dict, params: dict, theirs: list[str | None]) -> tuple[dict, list]:
+    """Generate the answers not yet in `cache`, appending each batch; then, with the model still loaded,
+    the NLL of the teacher's answer theirs[i] to chat i (imitate.likelihood: teacher_nll, lower is closer;
+    None where there is none, and for vision-language models). ({'tokens_per_s', 'generated'},
+    [(summed NLL, answer tokens) or None per chat]). images[i]: the images chat i is about."""
     keys = [request_key(model["label"], c, params, ims) for c, ims in zip(chats, images)]
     todo = list({k: (c, ims) for k, c, ims in zip(keys, chats, images) if k not in cache}.items())
     print(f"eval: {name}: {len(set(keys)) - len(todo)} answers on disk, {len(todo)} to generate", file=sys.stderr)
-    if not todo:
-        return {"generated": 0}
+    lm = tok = None
+    speed = {"generated": 0}
+    if todo:
+        lm, tok, speed = _generate(cfg, run_dir, name, model, todo, cache, params)
+    scored = [i for i, t in enumerate(theirs) if t is not None and not model.get("vision")]
+    nll = [None] * len(chats)
+    if scored:
+        from imitate.likelihood import answer_nll
+        if lm is None:
+            lm, tok = generate.load(model["path"])
+        convs = [chats[i] + [{"role": "assistant", "content": theirs[i]}] for i in scored]
+        for i, got in zip(scored, answer_nll(lm, tok, convs)):
+            nll[i] = got
+    return speed, nll
+
+
+def _generate(cfg: Config, run_dir: RunDir, name: str, model: dict, todo: list, cache: dict, params: dict):
+    """answer_locally's generation: (the loaded text model and tokenizer, or None, None; speed)."""
+    lm = tok = None
     progress = Progress(len(todo), f"eval {name}")
     t0, tokens = time.time(), 0
     with Appender(run_dir.eval_requests) as out:
@@ -300,8 +319,8 @@ def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: 
         kw = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, seed=cfg.rng_seed, done=done)
         if model.get("vision"):
             from imitate.vision import answer
-            lm, processor = answer.load(model["path"])
-            answer.generate(lm, processor, [c for _, (c, _) in todo], [ims for _, (_, ims) in todo],
+            vlm, processor = answer.load(model["path"])
+            answer.generate(vlm, processor, [c for _, (c, _) in todo], [ims for _, (_, ims) in todo],
                             batch_size=cfg.batch_size, **kw)
         elif generate.vllm_ready():
             generate.generate_vllm(model["path"], [c for _, (c, _) in todo], **kw)
@@ -310,7 +329,7 @@ def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: 
             generate.generate(lm, tok, [c for _, (c, _) in todo], batch_size=cfg.batch_size, **kw)
     progress.close()
     wall = time.time() - t0
-    return {"generated": len(todo), "tokens_per_s": round(tokens / wall, 1) if wall else None}
+    return lm, tok, {"generated": len(todo), "tokens_per_s": round(tokens / wall, 1) if wall else None}
 
 
 # -- teacher and judge (HTTP, through collect's client) ---------------------------------------------
@@ -319,9 +338,11 @@ def _remote(url: str | None, model: str | None) -> Teacher | None:
     return Teacher(model=model, base_url=url) if url else None
 
 
-async def ask_remote(cfg: Config, run_dir: RunDir, questions: list[dict], answers: dict) -> tuple[dict, str | None]:
-    """Teacher answers to the questions it has not answered, then the judge's verdicts:
-    ({(model, question id): [verdict with the model first, verdict with it second]}, why it stopped)."""
+async def ask_remote(cfg: Config, run_dir: RunDir, questions: list[dict], answers: dict,
+                     judging: bool) -> tuple[dict, str | None]:
+    """Without `judging`: the teacher's answers to the questions it has not answered, into answers['teacher'].
+    With it: the judge's verdicts, ({(model, question id): [verdict with the model first, verdict with it
+    second]}, why it stopped)."""
     teacher = _remote(cfg.teacher_url, cfg.teacher_model)
     judge_at = _remote(cfg.judge_url, cfg.judge_model) or teacher
     askers = {}
@@ -336,15 +357,15 @@ async def ask_remote(cfg: Config, run_dir: RunDir, questions: list[dict], answer
 
     verdicts = {}
     try:
-        if "teacher" in cfg.models:
+        if "teacher" in cfg.models and not judging:
             ask = asker(teacher)
             params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
             reqs = {q["id"]: ask.request("teacher", q["prompt"], params, q.get("images"), cfg.max_image_side)
                     for q in questions if "answer" not in q}
             got = await ask.ask(list(reqs.values()), "eval teacher") if reqs else {}
             answers["teacher"].update({qid: got[r.key] for qid, r in reqs.items() if r.key in got})
-        pairs = [(m, q) for m in cfg.local() for q in questions
-                 if cfg.judge and q["id"] in answers.get(m, {}) and q["id"] in answers.get("teacher", {})]
+        pairs = [(m, q) for m in cfg.local() for q in questions if judging and cfg.judge
+                 and q["id"] in answers.get(m, {}) and q["id"] in answers.get("teacher", {})]
         if pairs:
             ask, prompt = asker(judge_at), judge.load_prompt()
             reqs = {}
@@ -381,24 +402,6 @@ def score(model: str, q: dict, ans: dict, verdicts: list | None) -> dict:
     if verdicts is not None:
         rec.update(verdicts=verdicts, judge=judge.outcome(*verdicts))
     return rec
-
-
-def add_teacher_nll(recs: list[dict], local: dict[str, dict], teacher: dict) -> None:
-    """Stamp each local text model's records with the NLL of the teacher's answer to the same question
-    (teacher_nll: summed over teacher_tokens answer tokens; imitate.likelihood), given the messages that
-    model was asked with. Lower is closer to the teacher."""
-    from imitate.likelihood import answer_nll
-
-    for name, model in local.items():
-        mine = [r for r in recs if r["model"] == name and r["seed_id"] in teacher and not model.get("vision")]
-        if not mine:
-            continue
-        lm, tok = generate.load(model["path"])
-        convs = [r["messages"][:-1] + [{"role": "assistant", "content": teacher[r["seed_id"]]["content"]}]
-                 for r in mine]
-        for r, (nll, n) in zip(mine, answer_nll(lm, tok, convs)):
-            r.update(teacher_nll=round(nll, 4), teacher_tokens=n)
-        del lm
 
 
 def filter_all(recs: list[dict]) -> None:
@@ -527,19 +530,28 @@ def run(cfg: Config) -> int:
     print(f"eval: {len(questions)} questions ({', '.join(parts)}); models: {', '.join(cfg.models)}", file=sys.stderr)
 
     params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
-    answers, speed = {m: {} for m in cfg.models}, {}
+    answers, speed, nll, stopped = {m: {} for m in cfg.models}, {}, {}, None
+    if "teacher" in cfg.models:   # first: each local model scores the teacher's answers while it is loaded
+        answers["teacher"] = {q["id"]: q["answer"] for q in questions if "answer" in q}
+        _, stopped = asyncio.run(ask_remote(cfg, run_dir, questions, answers, judging=False))
+    chats = [student_chat(q, trained.get("student_system")) for q in questions]
+    images = [q.get("images") or [] for q in questions]
+    theirs = [answers["teacher"][q["id"]]["content"] if q["id"] in answers.get("teacher", {}) else None
+              for q in questions]
     for name, model in local.items():
-        chats = [student_chat(q, trained.get("student_system")) for q in questions]
-        images = [q.get("images") or [] for q in questions]
-        speed[name] = answer_locally(cfg, run_dir, name, model, chats, images, cache, params)
+        speed[name], got = answer_locally(cfg, run_dir, name, model, chats, images, cache, params, theirs)
         answers[name] = {q["id"]: cache[request_key(model["label"], c, params, ims)]
                          for q, c, ims in zip(questions, chats, images)}
-    if "teacher" in cfg.models:
-        answers["teacher"] = {q["id"]: q["answer"] for q in questions if "answer" in q}
-    verdicts, stopped = asyncio.run(ask_remote(cfg, run_dir, questions, answers))
+        nll[name] = {q["id"]: x for q, x in zip(questions, got) if x is not None}
+    verdicts, judge_stopped = asyncio.run(ask_remote(cfg, run_dir, questions, answers, judging=True)) \
+        if cfg.judge and local else ({}, None)
+    stopped = stopped or judge_stopped
 
     recs = score_all(cfg.models, questions, answers, verdicts)
-    add_teacher_nll(recs, local, answers.get("teacher", {}))
+    for r in recs:
+        if r["seed_id"] in nll.get(r["model"], {}):
+            total, n = nll[r["model"]][r["seed_id"]]
+            r.update(teacher_nll=round(total, 4), teacher_tokens=n)
     out = {"questions": len(questions), "sources": dict(Counter(q["source"] for q in questions)),
            "models": {m: local[m]["label"] for m in local},
            "judge": (cfg.judge_model or cfg.teacher_model or EMBEDDED_NAME) if verdicts else None,
