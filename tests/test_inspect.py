@@ -218,3 +218,15 @@ def test_show_prints_not_run_yet(tmp_path, capsys, full):
     empty = insp.load_run(partial(tmp_path))
     assert insp.show(insp.fig_loss_curve, empty) is None
     assert "not run yet: fig_loss_curve needs finetune_stats.json" in capsys.readouterr().out
+
+
+def test_stages_list_every_student_the_run_trained(tmp_path):
+    """finetune --output puts a student anywhere in the run (the demo's student_kd): the Stages table
+    names each folder that holds a student's finetune_stats.json, and no other folder."""
+    path = partial(tmp_path, "finetune_stats.json")
+    for name, stats in (("student", True), ("student_kd", True), ("pruned", False)):
+        (path / name).mkdir()
+        if stats:
+            (path / name / "finetune_stats.json").write_text("{}")
+    files = insp.stages(insp.load_run(path)).set_index("stage")["files"]["finetune"].split(", ")
+    assert {"student", "student_kd"} <= set(files) and "pruned" not in files

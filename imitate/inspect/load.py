@@ -153,6 +153,8 @@ def stages(run: RunData) -> pd.DataFrame:
             continue
         # a file several stages write (the embedded teacher's log) says nothing about which one ran
         have = [n for n in names if n in run.files and written.count(n) == 1]
+        if stage == "finetune":   # students written elsewhere in the run (--output), each with its own stats
+            have += [n for n in run.files if n not in have and (run.path / n / "finetune_stats.json").is_file()]
         status = "done" if names[0] in have else ("partial" if have else "not run yet")
         rows.append({"stage": stage, "status": status, "files": ", ".join(have) or "-"})
     return pd.DataFrame(rows)
