@@ -57,7 +57,7 @@ def dataset():
 
 def kd_cfg(teacher_dir, kd=("logit", "feature"), **kw):
     base = dict(kd_teacher=[str(teacher_dir)], kd=list(kd), layer_map="", kd_temperature=2.0, rng_seed=None,
-                lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0)
+                lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0, bf16=None)
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -235,3 +235,19 @@ def test_kd_weighs_tokens_as_the_ce_does_over_uneven_micro_batches(tmp_path, tok
             old = logit_kd(s_logits[:, :-1], t_logits[:, :-1], mask, 2.0) / len(halves)
         torch.testing.assert_close(got.detach(), want, rtol=1e-4, atol=1e-6)
         assert abs(float(old) - float(want)) > 0.1 * float(want)
+
+
+def test_logged_kd_terms_add_up_to_the_loss_over_micro_batches(tmp_path, tok, dataset, teacher_dir):
+    """Each micro-batch's KD term is its share of the step's value; the logs show the step's value, so
+    with lambda_ce = lambda_kl = 1 the logged kd_ce + kd_kl is the logged loss, whatever the accumulation."""
+    model = tiny_llama(tok, 32, 2, seed=0)
+    extra = kd_setup(kd_cfg(teacher_dir, ("logit",), lambda_ce=1.0, lambda_kl=1.0), model, tok)
+    args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=1,
+                     gradient_accumulation_steps=4, learning_rate=1e-2, logging_steps=1, save_strategy="no",
+                     report_to=[], use_cpu=True, max_length=64, seed=0, dataloader_num_workers=0, bf16=False)
+    trainer = KDTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok, **extra)
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "kd_kl" in h]
+    assert len(logs) == 2
+    for h in logs:
+        assert h["kd_ce"] + h["kd_kl"] == pytest.approx(h["loss"], rel=1e-3)

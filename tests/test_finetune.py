@@ -75,10 +75,12 @@ def test_trainer_loss_is_cross_entropy_on_assistant_tokens(tmp_path, tiny):
     assert trl_loss != pytest.approx(per_token.mean().item(), rel=1e-3)  # the prompt tokens are left out
 
 
-def test_packing_keeps_records_apart(tmp_path, tiny):
+def test_packing_keeps_records_apart(tmp_path, tiny, monkeypatch):
     """Packed, padding-free eval (the GPU path) gives the same loss as padded batches: the records
     in one packed row do not attend to each other."""
+    monkeypatch.setattr(finetune, "CPU_ROW_TOKENS", 1)   # one record per pass: no padding-free rows
     plain, _ = finetune.build_trainer(make_cfg(tmp_path, tiny, packing=False, batch_size=8))
+    assert not plain.args.padding_free
     packed, _ = finetune.build_trainer(make_cfg(tmp_path, tiny, packing=True, batch_size=8))
     assert packed.args.padding_free and len(packed.eval_dataset) == 1  # 4 records packed into one row
     assert plain.evaluate()["eval_loss"] == pytest.approx(packed.evaluate()["eval_loss"], rel=1e-4)
@@ -107,6 +109,17 @@ def test_cpu_padding_free_micro_batches_train_as_one_record_at_a_time(tmp_path, 
 
 
 # -- data preparation --------------------------------------------------------------------------
+
+def test_rows_without_an_answer_token_after_the_cut_are_dropped(tokenizer, capsys):
+    recs = [{"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 3 plus 4? " * 8},
+                          {"role": "assistant", "content": "3 plus 4 is 7."}]},
+            {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Hi?"},
+                          {"role": "assistant", "content": "Hello, how are you today?"}]}]
+    ds = data.encode_all(tokenizer, recs, "test", max_length=40)   # the first prompt alone is longer than 40
+    assert len(ds) == 1 and max(len(r) for r in ds["input_ids"]) <= 40
+    assert any(x != -100 for x in ds["labels"][0])
+    assert "1 of them have no answer token left and are dropped" in capsys.readouterr().err
+
 
 def test_student_system_replaces_drops_or_keeps():
     recs = [{"messages": [{"role": "system", "content": "long"}, {"role": "user", "content": "q"},

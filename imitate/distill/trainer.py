@@ -41,7 +41,7 @@ from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regres
                                       text_config)
 from imitate.distill.losses import feature_kd, logit_kd, topk_kd
 from imitate.errors import UserError
-from imitate.train.trainer import StudentTrainer, answer_states, nll, over_chunks, plain_head
+from imitate.train.trainer import StudentTrainer, answer_states, nll, plain_head
 
 
 def resolve_model_path(path: str) -> str:
@@ -52,23 +52,26 @@ def resolve_model_path(path: str) -> str:
     return path
 
 
-def teacher_device() -> tuple[torch.device, torch.dtype]:
+def teacher_device(bf16: bool | None = None) -> tuple[torch.device, torch.dtype]:
     """This process's device (one GPU per process under `accelerate launch`), bf16 on a GPU; on a CPU
-    whichever of bf16 and fp32 it multiplies faster (as the embedded teacher's engine does)."""
+    bf16 if `bf16` (finetune's --bf16), unset: whichever of bf16 and fp32 it multiplies faster."""
     from accelerate import PartialState
 
     from imitate.teacher.engine import fastest_cpu_dtype
 
     device = PartialState().device
-    return device, (torch.bfloat16 if device.type == "cuda" else fastest_cpu_dtype())
+    if device.type == "cuda":
+        return device, torch.bfloat16
+    fast = fastest_cpu_dtype() == torch.bfloat16 if bf16 is None else bf16
+    return device, torch.bfloat16 if fast else torch.float32
 
 
-def load_teacher(path: str, device=None, dtype=None):
-    """A frozen teacher: eval mode, no parameter requiring grad."""
+def load_teacher(path: str, device=None, dtype=None, bf16: bool | None = None):
+    """A frozen teacher: eval mode, no parameter requiring grad. Unset device: teacher_device(bf16)."""
     from transformers import AutoModelForCausalLM
 
     if device is None:
-        device, dtype = teacher_device()
+        device, dtype = teacher_device(bf16)
     try:
         teacher = AutoModelForCausalLM.from_pretrained(resolve_model_path(path), dtype=dtype)
     except (OSError, ValueError) as e:
@@ -102,7 +105,7 @@ def kd_setup(cfg, model, tokenizer) -> dict:
     if kd == ("topk",):   # gray-box: the teacher's top-k come with the dataset, no teacher is loaded
         return dict(teachers=[], kd=kd, temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce,
                     lambda_kl=cfg.lambda_kl, lambda_mse=cfg.lambda_mse)
-    teachers = [load_teacher(p) for p in cfg.kd_teacher]
+    teachers = [load_teacher(p, bf16=cfg.bf16) for p in cfg.kd_teacher]
     if "logit" in kd:
         for path in cfg.kd_teacher:
             try:
@@ -187,8 +190,12 @@ class KDTrainer(StudentTrainer):
                       for s, t in pairs) * scale / len(pairs)
             loss = loss + self.lambda_mse * mse
             logs["kd_mse"] = mse.detach()
+        # With num_items_in_batch each term is this micro-batch's share of the step's value: scaled by the
+        # micro-batches per step, their mean over a logging window is the mean per step, as for "loss".
+        fraction = self.model_accepts_loss_kwargs and num_items_in_batch is not None
+        share = self.args.gradient_accumulation_steps if fraction else 1
         for k, v in logs.items():
-            self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item())
+            self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item() * share)
         return loss
 
     def _set_signature_columns_if_needed(self):

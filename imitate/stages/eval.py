@@ -294,6 +294,10 @@ def answer_locally(cfg: Config, run_dir: RunDir, name: str, model: dict, chats: 
         convs = [chats[i] + [{"role": "assistant", "content": theirs[i]}] for i in scored]
         for i, got in zip(scored, answer_nll(lm, tok, convs)):
             nll[i] = got
+    if lm is not None and lm.device.type == "cuda":   # free it for the next model (vLLM sizes itself on what is free)
+        import torch
+        del lm
+        torch.cuda.empty_cache()
     return speed, nll
 
 
@@ -543,8 +547,10 @@ def run(cfg: Config) -> int:
         answers[name] = {q["id"]: cache[request_key(model["label"], c, params, ims)]
                          for q, c, ims in zip(questions, chats, images)}
         nll[name] = {q["id"]: x for q, x in zip(questions, got) if x is not None}
+    # The judge is asked in a second session (it may be the embedded teacher, started again): not when
+    # the teacher already stopped, as the same endpoint would fail again.
     verdicts, judge_stopped = asyncio.run(ask_remote(cfg, run_dir, questions, answers, judging=True)) \
-        if cfg.judge and local else ({}, None)
+        if cfg.judge and local and not stopped else ({}, None)
     stopped = stopped or judge_stopped
 
     recs = score_all(cfg.models, questions, answers, verdicts)

@@ -220,7 +220,9 @@ def sft_config(cfg: Config, dev: dict, n_train: int, logs_dir: str):
         padding_free=dev["padding_free"], bf16=dev["bf16"], fp16=False, use_cpu=not dev["cuda"],
         activation_checkpointing=cfg.gradient_checkpointing,  # the new name of gradient_checkpointing
         activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        include_num_input_tokens_seen="non_padding",   # trainer.state.num_input_tokens_seen: tokens/s
+        # trainer.state.num_input_tokens_seen, for tokens/s: padding-free rows have no padding to leave out (and
+        # without an attention mask "non_padding" would skip every token equal to the pad token, <|im_end|>).
+        include_num_input_tokens_seen="all" if dev["padding_free"] else "non_padding",
         use_liger_kernel=dev["liger"], seed=cfg.rng_seed, data_seed=cfg.rng_seed,
         logging_steps=max(1, steps // 20), save_strategy="no", eval_strategy="no",
         report_to=cfg.report_to, disable_tqdm=True, dataloader_num_workers=0,   # imitate.train.steps reports

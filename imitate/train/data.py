@@ -114,20 +114,25 @@ def encode(tokenizer, messages: list[dict]) -> dict:
 
 
 def encode_all(tokenizer, records: list[dict], where, max_length: int | None = None):
-    """A datasets.Dataset of input_ids + labels, each row cut to max_length tokens (warns how many were)."""
+    """A datasets.Dataset of input_ids + labels, each row cut to max_length tokens (warns how many were);
+    a row left with no answer token after the cut is dropped, as TRL drops fully masked rows."""
     from datasets import Dataset
 
     rows = {"input_ids": [], "labels": []}
-    too_long = 0
+    too_long = masked = 0
     for i, rec in enumerate(records, start=1):
         row = encode(tokenizer, rec["messages"])
         answers = [m["content"].strip() for m in rec["messages"] if m["role"] == "assistant"]
         if not any(answers) or not any(x != -100 for x in row["labels"]):
             raise UserError("record has only empty assistant turns (nothing to learn)", where, rec.get("_line", i))
         too_long += max_length is not None and len(row["input_ids"]) > max_length
+        if all(x == -100 for x in row["labels"][:max_length]):
+            masked += 1
+            continue
         rows["input_ids"].append(row["input_ids"][:max_length])
         rows["labels"].append(row["labels"][:max_length])
     if too_long:
         print(f"warning: {too_long} of {len(records)} records are longer than --max-length {max_length} "
-              "tokens and will be cut", file=sys.stderr)
+              "tokens and will be cut" + (f"; {masked} of them have no answer token left and are dropped" if masked else ""),
+              file=sys.stderr)
     return Dataset.from_dict(rows)
