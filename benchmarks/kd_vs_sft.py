@@ -270,12 +270,12 @@ def main(argv=None) -> int:
     ce = cached(a, "ce", train, held, None, lambda: train_once(a, tok, train, held))
     kd_cfg = SimpleNamespace(kd_teacher=["embedded"], kd=["logit", "feature"], layer_map=a.layer_map,
                              kd_temperature=a.temperature, lambda_ce=1.0, lambda_kl=a.lambda_kl,
-                             lambda_mse=a.lambda_mse, rng_seed=a.seed, bf16=None)
+                             lambda_mse=a.lambda_mse, rng_seed=a.seed)
     kd = cached(a, "kd", train, held, kd_cfg, lambda: train_once(a, tok, train, held, kd_cfg))
     runs = {"ce": ce, "kd": kd}
     for k in (20, 5):
         tk_cfg = SimpleNamespace(kd_teacher=[], kd=["topk"], layer_map="", kd_temperature=a.temperature,
-                                 lambda_ce=1.0, lambda_kl=a.lambda_kl, lambda_mse=0.0, rng_seed=a.seed, k=k, bf16=None)
+                                 lambda_ce=1.0, lambda_kl=a.lambda_kl, lambda_mse=0.0, rng_seed=a.seed, k=k)
 
         def run_topk(k=k, tk_cfg=tk_cfg):
             ds, info = topk_sidecar(a, tok, train, k)

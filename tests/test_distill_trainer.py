@@ -57,7 +57,7 @@ def dataset():
 
 def kd_cfg(teacher_dir, kd=("logit", "feature"), **kw):
     base = dict(kd_teacher=[str(teacher_dir)], kd=list(kd), layer_map="", kd_temperature=2.0, rng_seed=None,
-                lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0, bf16=None)
+                lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0)
     return SimpleNamespace(**{**base, **kw})
 
 

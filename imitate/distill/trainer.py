@@ -105,7 +105,7 @@ def kd_setup(cfg, model, tokenizer) -> dict:
     if kd == ("topk",):   # gray-box: the teacher's top-k come with the dataset, no teacher is loaded
         return dict(teachers=[], kd=kd, temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce,
                     lambda_kl=cfg.lambda_kl, lambda_mse=cfg.lambda_mse)
-    teachers = [load_teacher(p, bf16=cfg.bf16) for p in cfg.kd_teacher]
+    teachers = [load_teacher(p, bf16=getattr(cfg, "bf16", None)) for p in cfg.kd_teacher]   # notebooks pass no bf16
     if "logit" in kd:
         for path in cfg.kd_teacher:
             try:
