@@ -190,10 +190,9 @@ class KDTrainer(StudentTrainer):
                       for s, t in pairs) * scale / len(pairs)
             loss = loss + self.lambda_mse * mse
             logs["kd_mse"] = mse.detach()
-        # With num_items_in_batch each term is this micro-batch's share of the step's value: scaled by the
-        # micro-batches per step, their mean over a logging window is the mean per step, as for "loss".
-        fraction = self.model_accepts_loss_kwargs and num_items_in_batch is not None
-        share = self.args.gradient_accumulation_steps if fraction else 1
+        # A term that is this micro-batch's share of the step's value, scaled by the micro-batches per step:
+        # the mean over a logging window is then the mean per step, as for "loss".
+        share = self.args.gradient_accumulation_steps if self.spans_step(num_items_in_batch) else 1
         for k, v in logs.items():
             self.kd_logs.setdefault(k, []).append(self.accelerator.gather_for_metrics(v.float()).mean().item() * share)
         return loss

@@ -44,7 +44,7 @@ def over_chunks(fn, head, h: torch.Tensor, *rows) -> torch.Tensor:
     """The sum over chunks of rows of fn(head, h[a:b], *(r[a:b] for r in rows)), a 1-D tensor of loss
     terms; each chunk is checkpointed, so its logits live only while it runs."""
     size = max(1, CHUNK_BYTES // 4 // head.weight.shape[0])
-    h = h.to(head.weight.dtype)   # under CPU autocast the hidden states can come out fp32 beside a bf16 head
+    h = h.to(head.weight.dtype)   # accelerate returns the forward's outputs in fp32 beside a bf16 head
     total = None
     for a in range(0, h.shape[0], size):
         part = torch.utils.checkpoint.checkpoint(fn, head, h[a:a + size], *(r[a:a + size] for r in rows),
@@ -80,12 +80,17 @@ class StudentTrainer(SFTTrainer):
         with self.accelerator.autocast():
             return over_chunks(fn, self.head(model), h, *rows)
 
+    def spans_step(self, num_items_in_batch) -> bool:
+        """Whether a micro-batch's loss is its share of the whole step's (divided by the step's answer
+        tokens, num_items_in_batch) rather than its own mean."""
+        return self.model_accepts_loss_kwargs and num_items_in_batch is not None
+
     def token_scale(self, labels, num_items_in_batch):
         """1 / the token count the CE divides by, as transformers' Trainer.compute_loss does: with
         `num_items_in_batch` (the answer tokens of the whole accumulated batch) that count spans
         micro-batches, and devices with average_tokens_across_devices; without it the Trainer divides
         the micro-batch mean by the accumulation steps itself."""
-        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+        if self.spans_step(num_items_in_batch):
             n = torch.as_tensor(num_items_in_batch, device=labels.device, dtype=torch.float32).clamp(min=1)
             scale = self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
             return scale / n
