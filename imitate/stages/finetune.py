@@ -145,7 +145,7 @@ CPU_ROW_TOKENS = 2048   # most tokens in one CPU forward pass: activations grow 
 def cpu_micro_batch(batch_size: int, max_length: int) -> int:
     """Records per CPU forward pass: the largest divisor of batch_size whose rows fit CPU_ROW_TOKENS.
     Flattened into one padding-free row, 4 demo records trained 1.1-1.2x as fast as one record at a time
-    in fp32 SFT (benchmarks/finetune_cpu.py)."""
+    in fp32 SFT, longer public answers 0.94x (benchmarks/finetune_cpu.py): it is bf16 that pays."""
     return max(d for d in range(1, batch_size + 1) if batch_size % d == 0 and (d == 1 or d * max_length <= CPU_ROW_TOKENS))
 
 
