@@ -197,6 +197,21 @@ def test_multiple_choice_reference(answer, ref, ok):
     assert matches_reference(answer, ref, MC)[0] is ok
 
 
+@pytest.mark.parametrize("answer,ref,question,lenient,strict", [
+    ("It goes 90 km in an hour and a half.", "B", MC, True, False),   # picks nothing: no contradiction, no answer
+    ("The Roman Empire. The Roman Empire.", "B", "Who was a Roman emperor?\nA) Nero\nB) Augustus", True, False),
+    ("90 / 1.5 = 60\nAnswer: B", "B", MC, True, True),
+    ("Speed = 90 / 1.5 = 60 km/h", "B", MC, True, True),                 # states B's value
+    ("Speed = 90 / 1.2 = 75 km/h", "B", MC, False, False),
+    ("The answer is:", "?", "Which mark ends a direct question?", True, False),   # no letters: as written
+    ("A direct question ends with a question mark: ?", "?", "Which mark ends a direct question?", True, True),
+])
+def test_strict_reference_needs_the_answer_stated(answer, ref, question, lenient, strict):
+    # the filter drops only what contradicts the reference; eval's accuracy counts only what states it
+    assert matches_reference(answer, ref, question)[0] is lenient
+    assert matches_reference(answer, ref, question, strict=True)[0] is strict
+
+
 def test_options_of_a_question():
     from imitate.text.answers import options
     assert options(MC) == {"A": "45 km/h", "B": "60 km/h", "C": "75 km/h", "D": "90 km/h"}

@@ -14,7 +14,8 @@ base or student generates locally through its processor (imitate.vision.answer).
 or the embedded (text-only) teacher or judge, given image questions is refused before anything runs.
 A question is known by its text and its images' sha256: the same words about another image are fresh.
 
-Scores per model and category: reference accuracy (final answer against `reference`), filter pass rate
+Scores per model and category: reference accuracy (the final answer states `reference`;
+stricter than the filter, which drops only a contradiction), filter pass rate
 (the default filters, with drop reasons), the judge's preference of the model's answer against the
 teacher's (asked in both orders; a disagreement is a tie), answer length and language. The imitation
 gap is teacher - model on each score, for the base (before training) and each student (after).
@@ -394,8 +395,8 @@ def score(model: str, q: dict, ans: dict, verdicts: list | None) -> dict:
     """One eval record: shaped like a collected record (so the filters read it), plus its scores.
     `ans` is an answer record: the messages the model was given, its content, finish_reason, usage."""
     text = ans["content"]
-    correct = matches_reference(text, q["reference"], question_text(q)) if q.get("reference") is not None \
-        else (None, None)
+    correct = matches_reference(text, q["reference"], question_text(q), strict=True) \
+        if q.get("reference") is not None else (None, None)
     rec = {"id": f"{model}/{q['id']}", "seed_id": q["id"], "model": model, "source": q["source"],
            "category": q["category"], "messages": ans["messages"] + [{"role": "assistant", "content": text}],
            **{k: q[k] for k in ("reference", "language", "images") if k in q},

@@ -161,12 +161,13 @@ def _holds(text: str, option: str) -> bool:
     return bool(opt) and f" {opt} " in f" {normalize(text)} "
 
 
-def matches_choice(answer: str, letter: str, question: str) -> tuple[bool, str] | None:
+def matches_choice(answer: str, letter: str, question: str, strict: bool = False) -> tuple[bool, str] | None:
     """A reference that is an option letter of `question`: the answer agrees when the letter it
     picks at its end ("Answer: C" in the last sentence or the final answer, else the one "(C)" its
     final answer names) is that one, or, picking none, when its final answer states that
-    option's value (400 for "C)400") or no other option's (a final answer that names no option,
-    or only values the question itself gives, contradicts nothing). None when `letter` is not an option of the question."""
+    option's value (400 for "C)400") or, unless `strict`, no other option's (a final answer that
+    names no option, or only values the question itself gives, contradicts nothing).
+    None when `letter` is not an option of the question."""
     opts = options(question)
     if letter not in opts:
         return None
@@ -181,6 +182,8 @@ def matches_choice(answer: str, letter: str, question: str) -> tuple[bool, str] 
         return picked[-1] == letter, found
     if _holds(found, opts[letter]):
         return True, found
+    if strict:
+        return False, found
     starts = [m.start() for rx in (OPTION_LINE_RE, OPTION_INLINE_RE) for m in rx.finditer(question)
               if m.group(1) == "A"]
     stem = question[:min(starts)] if starts else question   # a number the question gives is no pick ("90 km")
@@ -188,14 +191,18 @@ def matches_choice(answer: str, letter: str, question: str) -> tuple[bool, str] 
                    for other, text in opts.items() if other != letter), found
 
 
-def matches_reference(answer: str, reference: str, question: str = "") -> tuple[bool, str]:
+def matches_reference(answer: str, reference: str, question: str = "",
+                      strict: bool = False) -> tuple[bool, str]:
     """(agrees, the final answer found). A number is matched among the final answer's numbers;
     a string must appear, normalized, in the final answer or (with no marker) the whole answer.
     A reference that is an option letter of the question ("C" with "C)400" in it) is matched as
-    a choice (matches_choice)."""
+    a choice (matches_choice).
+    The filter asks whether an answer contradicts its reference; eval's accuracy, `strict`, whether
+    it states it: a multiple-choice answer that picks no option is then wrong, and a reference
+    with no letters or digits ("?") must appear as written in the final answer."""
     ref_letter = str(reference).strip().strip("()")
     if question and len(ref_letter) == 1:
-        choice = matches_choice(answer, ref_letter.upper(), question)
+        choice = matches_choice(answer, ref_letter.upper(), question, strict)
         if choice is not None:
             return choice
     found, how = final_answer(answer)
@@ -204,7 +211,7 @@ def matches_reference(answer: str, reference: str, question: str = "") -> tuple[
         return any(same_number(n, ref_num) for n in asserted_numbers(found)), found
     ref = normalize(str(reference))
     if not ref:
-        return True, found
+        return (str(reference).strip() in found) if strict else True, found
     where = normalize(found if how in ("boxed", "marked", "bold") else answer)
     if re.search(r"[\uac00-\ud7af\u3040-\u30ff\u4e00-\u9fff]", ref):
         return ref in where, found   # no spaces between a Korean noun and its particle
