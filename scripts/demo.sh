@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole pipeline on the embedded default (no key, no network). The embedded SmolLM2-135M is the
-# teacher; the student is the same model cut to 20 of its 30 layers, so it starts clearly weaker. It
+# teacher; the student is the same model cut to 26 of its 30 layers, so it starts clearly weaker. It
 # learns from the teacher's filtered answers (SFT), then again with white-box logit KD, and eval scores
 # teacher, student before, after SFT and after SFT + KD on questions the run never saw.
 # The 135M teacher would make a meaningless judge, so eval runs without one here.
@@ -15,16 +15,17 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
 step() { printf '\n== %s (at %ss) ==\n' "$1" "$(( $(date +%s) - start ))"; }
 SEED=${SEED:-0}
+KEEP=${KEEP:-26}
 case ${SIZE:-small} in
   small) SEEDS=48 STEPS=16 QUESTIONS=24 ;;
-  full) SEEDS=80 STEPS=32 QUESTIONS=40 ;;
+  full) SEEDS=80 STEPS=32 QUESTIONS=80 ;;
   *) echo "SIZE must be small or full, got '$SIZE'" >&2; exit 2 ;;
 esac
 TRAIN=(--student "$RUN/pruned" --max-steps "$STEPS" --batch-size 4 --max-length 320 --learning-rate 5e-4
        --rng-seed "$SEED")
 
-step "student: the embedded teacher cut to 20 of its 30 layers (block influence)"
-[ -f "$RUN/pruned/config.json" ] || $PY -m imitate student --out "$RUN/pruned" --keep-layers 20
+step "student: the embedded teacher cut to $KEEP of its 30 layers (block influence)"
+[ -f "$RUN/pruned/config.json" ] || $PY -m imitate student --out "$RUN/pruned" --keep-layers "$KEEP"
 step "collect: $SEEDS shipped seed questions, embedded teacher"
 $PY -m imitate collect --run "$RUN" --limit "$SEEDS" --max-tokens 176 --concurrency 16 --rng-seed "$SEED"
 step "filter"

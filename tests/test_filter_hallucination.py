@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pytest
 
 from imitate.text.answers import answer_key, matches_reference
@@ -201,6 +204,8 @@ def test_multiple_choice_reference(answer, ref, ok):
     ("It goes 90 km in an hour and a half.", "B", MC, True, False),   # picks nothing: no contradiction, no answer
     ("The Roman Empire. The Roman Empire.", "B", "Who was a Roman emperor?\nA) Nero\nB) Augustus", True, False),
     ("90 / 1.5 = 60\nAnswer: B", "B", MC, True, True),
+    ("90 / 1.5 = 60\nFinal Answer:\nB", "B", MC, True, True),       # the pick on the line after the label
+    ("90 / 1.5 = 60. The Answer is, B.", "B", MC, True, True),
     ("Speed = 90 / 1.5 = 60 km/h", "B", MC, True, True),                 # states B's value
     ("Speed = 90 / 1.2 = 75 km/h", "B", MC, False, False),
     ("The answer is:", "?", "Which mark ends a direct question?", True, False),   # no letters: as written
@@ -210,6 +215,15 @@ def test_strict_reference_needs_the_answer_stated(answer, ref, question, lenient
     # the filter drops only what contradicts the reference; eval's accuracy counts only what states it
     assert matches_reference(answer, ref, question)[0] is lenient
     assert matches_reference(answer, ref, question, strict=True)[0] is strict
+
+
+def test_strict_reference_on_crowd_written_rationales():
+    # AQuA-RAT (public, every rationale right): eval's strict accuracy must count nearly all of them
+    path = Path(__file__).parent / "fixtures/real/aqua_rat_test_sample.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    hits = [matches_reference(r["messages"][1]["content"], r["reference"], r["messages"][0]["content"],
+                              strict=True)[0] for r in rows]
+    assert len(hits) == 200 and sum(hits) >= 195, sum(hits)
 
 
 def test_options_of_a_question():

@@ -132,7 +132,7 @@ OPTION_LINE_RE = re.compile(r"^[ \t]*\(?([A-H])(?:\)|\.|:)[ \t]*(\S.*?)[ \t]*$",
 # Inline options on one line: "A) 12 B) 15 C) 18".
 OPTION_INLINE_RE = re.compile(r"(?:^|\s)\(?([A-H])\)\s*(.+?)(?=\s+\(?[A-H]\)|\s*$)", re.M)
 # The letter an answer picks: "Answer: C", "ANSWER:B", "the answer is (D)", "Option C", "correct answer E".
-PICKED_RE = re.compile(r"(?i:\b(?:answer|option|choice)\b)(?:\s*(?i:is|:|=|-))?(?:\s*(?i:option|choice))?"
+PICKED_RE = re.compile(r"(?i:\b(?:answer|option|choice)\b)(?:\s*(?i:is|:|=|-),?)?(?:\s*(?i:option|choice))?"
                        r"\s*[:(]?\s*([A-H])(?![\w'’])")
 
 
@@ -173,7 +173,8 @@ def matches_choice(answer: str, letter: str, question: str, strict: bool = False
         return None
     found, _ = final_answer(answer)
     sents = sentences(strip_code(answer).replace("**", ""))
-    end = (sents[-1] if sents else "") + "\n" + found   # where a pick is stated: not "answer choice (A) …" first
+    last = sents[-2:] if len(sents) > 1 and sents[-2].endswith(":") else sents[-1:]   # "Final Answer:\nA"
+    end = " ".join(last) + "\n" + found   # where a pick is stated: not "answer choice (A) …" first
     picked = [p for p in PICKED_RE.findall(end) if p in opts]
     named = {p for p in re.findall(r"\(([A-H])\)", found) if p in opts}   # "…, so (B) must be true."
     if not picked and len(named) == 1:
