@@ -28,7 +28,12 @@ TRAIN=(--student "$RUN/pruned" --max-steps "$STEPS" --batch-size 4 --max-length 
        --rng-seed "$SEED")
 
 step "student: the embedded teacher cut to $KEEP of its 30 layers (block influence)"
-[ -f "$RUN/pruned/config.json" ] || $PY -m imitate student --out "$RUN/pruned" --keep-layers "$KEEP"
+if [ -f "$RUN/pruned/config.json" ]; then   # a rerun: the student of that run must be the one asked for
+  have=$($PY -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["kept"]))' "$RUN/pruned/pruned.json")
+  [ "$have" = "$KEEP" ] || { echo "$RUN/pruned keeps $have layers, not KEEP=$KEEP: remove $RUN or give another run folder" >&2; exit 2; }
+else
+  $PY -m imitate student --out "$RUN/pruned" --keep-layers "$KEEP"
+fi
 step "collect: $SEEDS shipped seed questions, embedded teacher"
 $PY -m imitate collect --run "$RUN" --limit "$SEEDS" --max-tokens 176 --concurrency 16 --rng-seed "$SEED"
 step "filter"

@@ -208,7 +208,15 @@ def test_multiple_choice_reference(answer, ref, ok):
     ("90 / 1.5 = 60. The Answer is, B.", "B", MC, True, True),
     ("Speed = 90 / 1.5 = 60 km/h", "B", MC, True, True),                 # states B's value
     ("Speed = 90 / 1.2 = 75 km/h", "B", MC, False, False),
+    ("Speed = 90 / 1.5 = 60 km/h", "D", MC, True, False),               # 90 is D's value, but 60 is B's
+    ("not 60 km/h; it is 75 km/h", "B", MC, True, False),               # the filter: B is stated, kept
+    ("**B**", "B", MC, True, True),                                      # a last line that is only the letter
+    ("B) 60 km/h", "B", MC, True, True),                                 # no pick, but B's value alone
+    ("ANS:D", "B", MC, False, False),
+    ("Hence, answer will be B.", "B", MC, True, True),
+    ("A number that is 10.", "A", MC, True, False),                       # the article, not a pick
     ("The answer is:", "?", "Which mark ends a direct question?", True, False),   # no letters: as written
+    ("Is it a full stop?", "?", "Which mark ends a direct question?", True, False),  # a question's own end
     ("A direct question ends with a question mark: ?", "?", "Which mark ends a direct question?", True, True),
 ])
 def test_strict_reference_needs_the_answer_stated(answer, ref, question, lenient, strict):
@@ -218,12 +226,16 @@ def test_strict_reference_needs_the_answer_stated(answer, ref, question, lenient
 
 
 def test_strict_reference_on_crowd_written_rationales():
-    # AQuA-RAT (public, every rationale right): eval's strict accuracy must count nearly all of them
+    # AQuA-RAT (public, every rationale right): eval's strict accuracy counts nearly all of them right,
+    # and almost none right for a letter that is not the reference
     path = Path(__file__).parent / "fixtures/real/aqua_rat_test_sample.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     hits = [matches_reference(r["messages"][1]["content"], r["reference"], r["messages"][0]["content"],
                               strict=True)[0] for r in rows]
     assert len(hits) == 200 and sum(hits) >= 195, sum(hits)
+    wrong = [matches_reference(r["messages"][1]["content"], letter, r["messages"][0]["content"], strict=True)[0]
+             for r in rows for letter in "ABCDE" if letter != r["reference"]]
+    assert len(wrong) == 800 and sum(wrong) <= 8, sum(wrong)   # another letter almost never counts
 
 
 def test_options_of_a_question():

@@ -131,9 +131,12 @@ def reference_number(reference: str) -> tuple[Fraction, bool] | None:
 OPTION_LINE_RE = re.compile(r"^[ \t]*\(?([A-H])(?:\)|\.|:)[ \t]*(\S.*?)[ \t]*$", re.M)
 # Inline options on one line: "A) 12 B) 15 C) 18".
 OPTION_INLINE_RE = re.compile(r"(?:^|\s)\(?([A-H])\)\s*(.+?)(?=\s+\(?[A-H]\)|\s*$)", re.M)
-# The letter an answer picks: "Answer: C", "ANSWER:B", "the answer is (D)", "Option C", "correct answer E".
-PICKED_RE = re.compile(r"(?i:\b(?:answer|option|choice)\b)(?:\s*(?i:is|:|=|-),?)?(?:\s*(?i:option|choice))?"
-                       r"\s*[:(]?\s*([A-H])(?![\w'’])")
+# The letter an answer picks: "Answer: C", "ANSWER:B", "the answer is (D)", "Option C", "correct answer E",
+# "ANS: D", "the answer will be A".
+PICKED_RE = re.compile(r"(?i:\b(?:answer|ans|option|choice)\b)(?:\s*(?i:is|will be|:|=|-),?)?"
+                       r"(?:\s*(?i:option|choice))?\s*[:(]?\s*([A-H])(?![\w'’])")
+# A last line that is only the letter: "B", "(B)", "B." ("B) 60 km/h" may be a list of the options).
+BARE_PICK_RE = re.compile(r"\(?([A-H])\)?[.:]?$")
 
 
 def options(question: str) -> dict[str, str]:
@@ -163,11 +166,12 @@ def _holds(text: str, option: str) -> bool:
 
 def matches_choice(answer: str, letter: str, question: str, strict: bool = False) -> tuple[bool, str] | None:
     """A reference that is an option letter of `question`: the answer agrees when the letter it
-    picks at its end ("Answer: C" in the last sentence or the final answer, else the one "(C)" its
-    final answer names) is that one, or, picking none, when its final answer states that
-    option's value (400 for "C)400") or, unless `strict`, no other option's (a final answer that
-    names no option, or only values the question itself gives, contradicts nothing).
-    None when `letter` is not an option of the question."""
+    picks at its end ("Answer: C" in the last sentence, or in the two last when the one before ends
+    with ":", or in the final answer; else a last line that is only the letter; else the one "(C)"
+    its final answer names) is that one. Picking none, its final answer must state that option's
+    value (400 for "C)400") and no other's (`strict`: eval's accuracy), or either state that value
+    or no other option's (the filter: a final answer that names no option, or only values the
+    question itself gives, contradicts nothing). None when `letter` is not an option of the question."""
     opts = options(question)
     if letter not in opts:
         return None
@@ -176,20 +180,20 @@ def matches_choice(answer: str, letter: str, question: str, strict: bool = False
     last = sents[-2:] if len(sents) > 1 and sents[-2].endswith(":") else sents[-1:]   # "Final Answer:\nA"
     end = " ".join(last) + "\n" + found   # where a pick is stated: not "answer choice (A) …" first
     picked = [p for p in PICKED_RE.findall(end) if p in opts]
+    bare = BARE_PICK_RE.match(last[-1]) if last else None
+    if not picked and bare and bare.group(1) in opts:
+        picked = [bare.group(1)]
     named = {p for p in re.findall(r"\(([A-H])\)", found) if p in opts}   # "…, so (B) must be true."
     if not picked and len(named) == 1:
         picked = list(named)
     if picked:
         return picked[-1] == letter, found
-    if _holds(found, opts[letter]):
-        return True, found
-    if strict:
-        return False, found
     starts = [m.start() for rx in (OPTION_LINE_RE, OPTION_INLINE_RE) for m in rx.finditer(question)
               if m.group(1) == "A"]
     stem = question[:min(starts)] if starts else question   # a number the question gives is no pick ("90 km")
-    return not any(_holds(found, text) and not _holds(stem, text)
-                   for other, text in opts.items() if other != letter), found
+    states = _holds(found, opts[letter])
+    others = any(_holds(found, text) and not _holds(stem, text) for other, text in opts.items() if other != letter)
+    return (states and not others if strict else states or not others), found
 
 
 def matches_reference(answer: str, reference: str, question: str = "",
@@ -199,8 +203,9 @@ def matches_reference(answer: str, reference: str, question: str = "",
     A reference that is an option letter of the question ("C" with "C)400" in it) is matched as
     a choice (matches_choice).
     The filter asks whether an answer contradicts its reference; eval's accuracy, `strict`, whether
-    it states it: a multiple-choice answer that picks no option is then wrong, and a reference
-    with no letters or digits ("?") must appear as written in the final answer."""
+    it states it: a multiple-choice answer that picks no option and states no single option's value
+    is then wrong, and a reference with no letters or digits ("?") must stand on its own in the
+    final answer, not end a sentence. Numbers and words match alike in both ("80 or 84" holds 84)."""
     ref_letter = str(reference).strip().strip("()")
     if question and len(ref_letter) == 1:
         choice = matches_choice(answer, ref_letter.upper(), question, strict)
@@ -212,7 +217,8 @@ def matches_reference(answer: str, reference: str, question: str = "",
         return any(same_number(n, ref_num) for n in asserted_numbers(found)), found
     ref = normalize(str(reference))
     if not ref:
-        return (str(reference).strip() in found) if strict else True, found
+        mark = re.search(rf"(?<!\w){re.escape(str(reference).strip())}", found)   # "?" as itself, not a question's end
+        return bool(mark) if strict else True, found
     where = normalize(found if how in ("boxed", "marked", "bold") else answer)
     if re.search(r"[\uac00-\ud7af\u3040-\u30ff\u4e00-\u9fff]", ref):
         return ref in where, found   # no spaces between a Korean noun and its particle
