@@ -33,7 +33,7 @@ def main() -> int:
     ap.add_argument("--input", choices=["kept", "collected"], default="kept",
                     help="train on the kept answers (as the demo) or on every collected answer (default: kept)")
     ap.add_argument("--kd", action="store_true", help="also train an SFT + logit KD student, as the demo")
-    ap.add_argument("--steps", type=int, default=32, help="optimizer steps per student (default: 32, SIZE=full's)")
+    ap.add_argument("--steps", type=int, default=64, help="optimizer steps per student (default: 64, SIZE=full's)")
     ap.add_argument("--questions", type=int, default=80, help="eval questions at most (default: 80)")
     ap.add_argument("--seed", type=int, default=0, help="finetune and eval seed (default: 0)")
     args = ap.parse_args()

@@ -9,8 +9,10 @@
 #   SEED=...   the random seed of collect, finetune and eval (default 0)
 #   KEEP=...   decoder layers the pruned student keeps (default 26 of 30: it answers about half as many
 #              eval questions right as the teacher; at 20 it answers almost none)
-#   SIZE=full  80 seeds, 32 steps per student, up to 80 eval questions (all 77 held-out ones with a
-#              reference; default: 48, 16 and 24; about half the time)
+#   SIZE=full  more data, more steps, more eval questions: two answers each to the first 80 seeds and to
+#              every shipped seed with no reference (142 questions, 284 answers), 64 steps per student, up
+#              to 80 eval questions (all 77 held-out ones with a reference). Default: one answer each to 48
+#              seeds, 16 steps, 24 questions (about 20 minutes here, against 5)
 set -euo pipefail
 RUN=${1:-runs/demo}
 PY=${PY:-.venv/bin/python}
@@ -20,8 +22,8 @@ step() { printf '\n== %s (at %ss) ==\n' "$1" "$(( $(date +%s) - start ))"; }
 SEED=${SEED:-0}
 KEEP=${KEEP:-26}
 case ${SIZE:-small} in
-  small) SEEDS=48 STEPS=16 QUESTIONS=24 ;;
-  full) SEEDS=80 STEPS=32 QUESTIONS=80 ;;
+  small) SEEDS=48 SAMPLES=1 STEPS=16 QUESTIONS=24 ;;
+  full) SEEDS=80 SAMPLES=2 STEPS=64 QUESTIONS=80 ;;
   *) echo "SIZE must be small or full, got '$SIZE'" >&2; exit 2 ;;
 esac
 TRAIN=(--student "$RUN/pruned" --max-steps "$STEPS" --batch-size 4 --max-length 320 --learning-rate 5e-4
@@ -34,8 +36,13 @@ if [ -f "$RUN/pruned/config.json" ]; then   # a rerun: the student of that run m
 else
   $PY -m imitate student --out "$RUN/pruned" --keep-layers "$KEEP"
 fi
-step "collect: $SEEDS shipped seed questions, embedded teacher"
-$PY -m imitate collect --run "$RUN" --limit "$SEEDS" --max-tokens 176 --concurrency 16 --rng-seed "$SEED"
+COLLECT=(--run "$RUN" --samples "$SAMPLES" --max-tokens 176 --concurrency 16 --rng-seed "$SEED")
+step "collect: $SEEDS shipped seed questions, $SAMPLES answer(s) each, embedded teacher"
+$PY -m imitate collect "${COLLECT[@]}" --limit "$SEEDS"
+if [ "$SAMPLES" -gt 1 ]; then   # SIZE=full: more to learn from, with the referenced questions left for eval
+  step "collect: every other shipped seed question that has no reference"
+  $PY -m imitate collect "${COLLECT[@]}" --without-reference
+fi
 step "filter"
 $PY -m imitate filter --run "$RUN"
 step "finetune: SFT (LoRA) on the kept answers, $STEPS steps"

@@ -56,6 +56,8 @@ class Config:
     max_tokens: int = opt(384, "most tokens in one answer")
     temperature: float = opt(0.7, "sampling temperature sent to the teacher")
     limit: int | None = opt(None, "use only the first N seeds")
+    without_reference: bool = opt(False, "use only the seeds that have no reference, keeping those that do "
+                                  "for `eval --with-reference` (applied before --limit)")
     max_total_tokens: int | None = opt(None, "stop sending before prompt+completion tokens pass this")
     dry_run: bool = opt(False, "print the number of requests and a token estimate; send nothing")
     format: str = opt("auto", "format of the seed records: question (plain, see --question-field), messages, "
@@ -205,6 +207,10 @@ def run(cfg: Config) -> int:
     seeds = load_seeds(source, question_field=cfg.question_field, category_field=cfg.category_field,
                        reference_field=cfg.reference_field, split=cfg.split, format=cfg.format,
                        image_field=cfg.image_field, images_field=cfg.images_field)
+    if cfg.without_reference:
+        seeds = [s for s in seeds if s.get("reference") is None]
+        if not seeds:
+            raise UserError("--without-reference: every seed has a reference", source)
     seeds = seeds[: cfg.limit] if cfg.limit else seeds
     remote = teacher_list(cfg)
     if remote is None and any(s.get("images") for s in seeds):
