@@ -6,7 +6,7 @@ Each N gets its own run folder under --out, with a copy of the source run's coll
 that the held-out split and the question set are the same for every N; the teacher's answers are asked
 once and copied along. The figures: questions answered right, filter pass rate and teacher_nll, per model.
 
-Needs a run folder that collect and filter wrote, such as `SIZE=full make demo`'s (80 questions).
+Needs a run folder that collect and filter wrote, such as `SIZE=full make demo`'s (142 questions, two answers each).
 Run: .venv/bin/python benchmarks/student_sweep.py --run runs/demo --keep 24 26 28 [--kd] [--input collected]
 """
 import argparse

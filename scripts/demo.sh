@@ -9,10 +9,10 @@
 #   SEED=...   the random seed of collect, finetune and eval (default 0)
 #   KEEP=...   decoder layers the pruned student keeps (default 26 of 30: it answers about half as many
 #              eval questions right as the teacher; at 20 it answers almost none)
-#   SIZE=full  more data, more steps, more eval questions: two answers each to the first 80 seeds and to
-#              every shipped seed with no reference (142 questions, 284 answers), 64 steps per student, up
-#              to 80 eval questions (all 77 held-out ones with a reference). Default: one answer each to 48
-#              seeds, 16 steps, 24 questions (about 20 minutes here, against 5)
+#   SIZE=full  about 21 minutes here, against 5: two answers each to the first 80 seeds and to every
+#              other shipped seed with no reference (142 questions, 284 answers), 64 steps per student, up
+#              to 80 eval questions (the 74 with a reference never collected, and those finetune held out).
+#              Default: one answer each to the first 48 seeds, 16 steps, 24 questions
 set -euo pipefail
 RUN=${1:-runs/demo}
 PY=${PY:-.venv/bin/python}
@@ -29,6 +29,10 @@ esac
 TRAIN=(--student "$RUN/pruned" --max-steps "$STEPS" --batch-size 4 --max-length 320 --learning-rate 5e-4
        --rng-seed "$SEED")
 
+if [ -f "$RUN/collect_config.json" ]; then   # a rerun: the collect of that run must be this SIZE's
+  have=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["samples"])' "$RUN/collect_config.json")
+  [ "$have" = "$SAMPLES" ] || { echo "$RUN was collected with $have answer(s) per question, not SIZE=${SIZE:-small}'s $SAMPLES: remove $RUN or give another run folder" >&2; exit 2; }
+fi
 step "student: the embedded teacher cut to $KEEP of its 30 layers (block influence)"
 if [ -f "$RUN/pruned/config.json" ]; then   # a rerun: the student of that run must be the one asked for
   have=$($PY -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["kept"]))' "$RUN/pruned/pruned.json")

@@ -251,7 +251,9 @@ def test_held_out_questions_and_the_trained_adapter(trained, tmp_path, capsys):
     ids = json.loads((run / "finetune_stats.json").read_text())["eval_ids"]
     kept = {r["id"]: r for r in read_jsonl(run / "kept.jsonl")}
     recs = read_jsonl(run / "eval.jsonl")
-    assert {r["seed_id"] for r in recs} == set(ids) and len(recs) == 3 * len(ids)
+    prompts = {json.dumps(kept[i]["messages"][:-1]): i for i in reversed(ids)}   # the first id of each prompt
+    assert len(prompts) < len(ids)   # the fixture repeats a prompt: it is asked once
+    assert {r["seed_id"] for r in recs} == set(prompts.values()) and len(recs) == 3 * len(prompts)
     for r in recs:
         assert r["messages"][-2] == kept[r["seed_id"]]["messages"][-2]   # the same question
         if r["model"] == "teacher":   # the answer it was trained on
@@ -259,7 +261,7 @@ def test_held_out_questions_and_the_trained_adapter(trained, tmp_path, capsys):
         else:
             assert r["messages"][0] == {"role": "system", "content": "Answer briefly."}
     answered = read_jsonl(run / "eval_requests.jsonl")
-    assert {r["kind"] for r in answered} == {"base", "student"} and len(answered) <= 2 * len(ids)
+    assert {r["kind"] for r in answered} == {"base", "student"} and len(answered) <= 2 * len(prompts)
     st = json.loads((run / "eval_stats.json").read_text())
     assert st["models"]["student"].startswith("student ") and st["generation"]["base"]["generated"] > 0
     capsys.readouterr()
@@ -479,3 +481,19 @@ def test_answer_nll_is_the_models_own_loss_on_the_answer_tokens(tiny):  # noqa: 
             loss = lm(input_ids=torch.tensor([row["input_ids"]]), labels=torch.tensor([row["labels"]])).loss
         assert n == sum(x != -100 for x in row["labels"][1:]) and nll == pytest.approx(float(loss) * n, rel=1e-4)
     assert got[0][1] != got[1][1]   # rows of different lengths were padded together
+
+
+def test_held_out_answers_to_one_prompt_make_one_question(tmp_path):
+    """collect --samples 2 gives two answers to one prompt; held out together, they are one question."""
+    from imitate.rundir import RunDir
+    from imitate.stages.eval import held_out
+
+    def rec(i, seed, question, answer):
+        return {"id": i, "seed_id": seed, "category": "math", "reference": "4",
+                "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": question},
+                             {"role": "assistant", "content": answer}]}
+    rows = [rec("a0", "s1", "2 + 2?", "4"), rec("a1", "s1", "2 + 2?", "It is 4."), rec("b0", "s2", "3 + 1?", "4")]
+    (tmp_path / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "finetune_stats.json").write_text(json.dumps({"eval_ids": ["a0", "a1", "b0"]}))
+    qs = held_out(RunDir(tmp_path), {}, optional=False)
+    assert [q["id"] for q in qs] == ["a0", "b0"] and qs[0]["answer"]["content"] == "4"

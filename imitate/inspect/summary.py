@@ -17,6 +17,7 @@ SETTINGS = [
     ("collect_config", "teachers", "teachers (config file)"), ("collect_config", "temperature", "temperature"),
     ("collect_config", "max_tokens", "max tokens per answer"), ("collect_config", "samples", "samples per seed"),
     ("collect_config", "limit", "seed limit"), ("collect_config", "seeds", "seeds"),
+    ("collect_config", "without_reference", "only seeds without a reference"),
     ("filter_config", "filters", "filters"), ("filter_config", "near_dup_threshold", "near-duplicate threshold"),
     ("filter_config", "languages", "languages kept"), ("filter_config", "balance", "category balance"),
     ("finetune_config", "student", "student"), ("finetune_config", "max_steps", "steps"),
@@ -78,7 +79,7 @@ def settings(run: RunData) -> pd.DataFrame:
         v = c.get(key)
         if key == "teacher_model" and v is None and not c.get("teacher_url") and not c.get("teachers"):
             v = EMBEDDED_NAME
-        if v in (None, [], "") or (key.startswith("kd_") and not c.get("kd")):
+        if v in (None, [], "") or v is False or (key.startswith("kd_") and not c.get("kd")):
             continue
         rows.append({"stage": STAGE_OF[conf], "setting": label, "value": _value(v)})
     if not rows:

@@ -136,7 +136,8 @@ def read_json(path: Path) -> dict:
 
 
 def held_out(run_dir: RunDir, trained: dict, optional: bool) -> list[dict]:
-    """finetune's held-out records as questions, each with the teacher's answer it was trained on.
+    """finetune's held-out records as questions, each with the teacher's answer it was trained on; of
+    several held-out answers to the same prompt, the first.
     `optional` (--eval-seeds given): none, rather than an error, when finetune named none."""
     ids = read_json(run_dir.finetune_stats).get("eval_ids") if run_dir.finetune_stats.is_file() else None
     if (not ids or None in ids) and optional:
@@ -152,10 +153,14 @@ def held_out(run_dir: RunDir, trained: dict, optional: bool) -> list[dict]:
     if missing:
         raise UserError(f"{len(missing)} held-out records are no longer here (e.g. {missing[0]}; filtered "
                         "again since finetune?): re-run finetune", src)
-    out = []
+    out, asked = [], set()
     for i in ids:
         rec, msgs = recs[i], recs[i]["messages"]
         last = max(j for j, m in enumerate(msgs) if m["role"] == "assistant")
+        prompt = json.dumps([msgs[:last], rec.get("images")], sort_keys=True, default=str)
+        if prompt in asked:   # another answer to the same prompt (collect --samples): one question
+            continue
+        asked.add(prompt)
         out.append({**_fields(rec), "id": i, "source": "held_out", "prompt": msgs[:last], **_images(rec),
                     "answer": {"messages": msgs[:last], "content": msgs[last]["content"],
                                "finish_reason": rec.get("finish_reason"),
