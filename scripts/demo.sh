@@ -9,7 +9,7 @@
 #   SEED=...   the random seed of collect, finetune and eval (default 0)
 #   KEEP=...   decoder layers the pruned student keeps (default 26 of 30: it answers about half as many
 #              eval questions right as the teacher; at 20 it answers almost none)
-#   SIZE=full  about 21 minutes here, against 5: two answers each to the first 80 seeds and to every
+#   SIZE=full  about 23 minutes here, against 5: two answers each to the first 80 seeds and to every
 #              other shipped seed with no reference (142 questions, 284 answers), 64 steps per student, up
 #              to 80 eval questions (the 74 with a reference never collected, and those finetune held out).
 #              Default: one answer each to the first 48 seeds, 16 steps, 24 questions
