@@ -60,11 +60,12 @@ def main() -> int:
         students = {"sft": []}
         if args.kd:
             students["sft+kd"] = ["--kd", "logit", "--kd-teacher", "embedded", "--kd-temperature", "1"]
+        folder = {name: run / name.replace("+", "_") for name in students}
         for name, extra in students.items():
-            imitate("finetune", *train, "--output", str(run / name.replace("+", "_")), *extra)
+            imitate("finetune", *train, "--output", str(folder[name]), *extra)
         imitate("eval", "--run", str(run), "--eval-seeds", "seeds/seeds.jsonl", "--with-reference",
                 "--limit", str(args.questions), "--max-tokens", "112", "--no-judge", "--rng-seed", str(args.seed),
-                *[f for name in students for f in ("--student", f"{name}={run / name.replace('+', '_')}")])
+                *[f for name in students for f in ("--student", f"{name}={folder[name]}")])
         cache = run / "eval_requests.jsonl"
         scores = json.loads((run / "eval_stats.json").read_text())["scores"]
         for model, s in scores.items():

@@ -29,17 +29,17 @@ esac
 TRAIN=(--student "$RUN/pruned" --max-steps "$STEPS" --batch-size 4 --max-length 320 --learning-rate 5e-4
        --rng-seed "$SEED")
 
-if [ -f "$RUN/collect_config.json" ]; then   # a rerun: the collect of that run must be this SIZE's
-  have=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["samples"])' "$RUN/collect_config.json")
-  [ "$have" = "$SAMPLES" ] || { echo "$RUN was collected with $have answer(s) per question, not SIZE=${SIZE:-small}'s $SAMPLES: remove $RUN or give another run folder" >&2; exit 2; }
-fi
+# A rerun must find the run it asks for: `same FILE EXPR WANT WHAT` stops (exit 2) when FILE exists and
+# EXPR, Python of its JSON d, is not WANT.
+same() {
+  [ -f "$1" ] || return 0
+  have=$($PY -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1")
+  [ "$have" = "$3" ] || { echo "$RUN has $have $4, not $3: remove $RUN or give another run folder" >&2; exit 2; }
+}
+same "$RUN/collect_config.json" 'd["samples"]' "$SAMPLES" "answer(s) per question (SIZE=${SIZE:-small})"
+same "$RUN/pruned/pruned.json" 'len(d["kept"])' "$KEEP" "student layers (KEEP)"
 step "student: the embedded teacher cut to $KEEP of its 30 layers (block influence)"
-if [ -f "$RUN/pruned/config.json" ]; then   # a rerun: the student of that run must be the one asked for
-  have=$($PY -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["kept"]))' "$RUN/pruned/pruned.json")
-  [ "$have" = "$KEEP" ] || { echo "$RUN/pruned keeps $have layers, not KEEP=$KEEP: remove $RUN or give another run folder" >&2; exit 2; }
-else
-  $PY -m imitate student --out "$RUN/pruned" --keep-layers "$KEEP"
-fi
+[ -f "$RUN/pruned/config.json" ] || $PY -m imitate student --out "$RUN/pruned" --keep-layers "$KEEP"
 COLLECT=(--run "$RUN" --samples "$SAMPLES" --max-tokens 176 --concurrency 16 --rng-seed "$SEED")
 step "collect: $SEEDS shipped seed questions, $SAMPLES answer(s) each, embedded teacher"
 $PY -m imitate collect "${COLLECT[@]}" --limit "$SEEDS"

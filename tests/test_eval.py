@@ -251,8 +251,8 @@ def test_held_out_questions_and_the_trained_adapter(trained, tmp_path, capsys):
     ids = json.loads((run / "finetune_stats.json").read_text())["eval_ids"]
     kept = {r["id"]: r for r in read_jsonl(run / "kept.jsonl")}
     recs = read_jsonl(run / "eval.jsonl")
-    prompts = {json.dumps(kept[i]["messages"][:-1]): i for i in reversed(ids)}   # the first id of each prompt
-    assert len(prompts) < len(ids)   # the fixture repeats a prompt: it is asked once
+    prompts = {kept[i]["messages"][-2]["content"]: i for i in reversed(ids)}   # the first id of each question
+    assert len(prompts) < len(ids)   # the fixture repeats a question: it is asked once
     assert {r["seed_id"] for r in recs} == set(prompts.values()) and len(recs) == 3 * len(prompts)
     for r in recs:
         assert r["messages"][-2] == kept[r["seed_id"]]["messages"][-2]   # the same question

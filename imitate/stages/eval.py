@@ -137,7 +137,7 @@ def read_json(path: Path) -> dict:
 
 def held_out(run_dir: RunDir, trained: dict, optional: bool) -> list[dict]:
     """finetune's held-out records as questions, each with the teacher's answer it was trained on; of
-    several held-out answers to the same prompt, the first.
+    several held-out answers to the same question (question_key), the first.
     `optional` (--eval-seeds given): none, rather than an error, when finetune named none."""
     ids = read_json(run_dir.finetune_stats).get("eval_ids") if run_dir.finetune_stats.is_file() else None
     if (not ids or None in ids) and optional:
@@ -157,10 +157,10 @@ def held_out(run_dir: RunDir, trained: dict, optional: bool) -> list[dict]:
     for i in ids:
         rec, msgs = recs[i], recs[i]["messages"]
         last = max(j for j, m in enumerate(msgs) if m["role"] == "assistant")
-        prompt = json.dumps([msgs[:last], rec.get("images")], sort_keys=True, default=str)
-        if prompt in asked:   # another answer to the same prompt (collect --samples): one question
+        key = question_key(next(m["content"] for m in reversed(msgs[:last]) if m["role"] == "user"), rec.get("images"))
+        if key in asked:   # another answer to the same question (collect --samples): one question
             continue
-        asked.add(prompt)
+        asked.add(key)
         out.append({**_fields(rec), "id": i, "source": "held_out", "prompt": msgs[:last], **_images(rec),
                     "answer": {"messages": msgs[:last], "content": msgs[last]["content"],
                                "finish_reason": rec.get("finish_reason"),
