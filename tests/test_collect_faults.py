@@ -156,3 +156,17 @@ def test_same_model_at_two_urls_needs_names(tmp_path, capsys):
     assert code == 0 and a.count() == b.count() == 2
     assert sorted(r["teacher"]["model"] for r in recs) == ["m-a", "m-a", "m-b", "m-b"]
     assert len({r["id"] for r in recs}) == 4
+
+
+def test_each_request_carries_a_seed_from_its_key(tmp_path):
+    with FaultServer() as srv:
+        code, run = collect(srv, tmp_path, "--samples", "2", n=2)
+        sent = [r["body"] for r in srv.requests]
+    assert code == 0 and len(sent) == 4
+    seeds = [b["seed"] for b in sent]
+    assert all(isinstance(s, int) and 0 <= s < 2 ** 31 for s in seeds)
+    assert len(set(seeds)) == 4   # the two samples of a question draw differently
+    (tmp_path / "again").mkdir()
+    with FaultServer() as srv:   # a fresh run asking the same requests sends the same seeds
+        code, _ = collect(srv, tmp_path / "again", "--samples", "2", n=2)
+        assert code == 0 and sorted(r["body"]["seed"] for r in srv.requests) == sorted(seeds)

@@ -30,7 +30,7 @@ UNFINISHED = "batch_expired"         # the error code of a request the window cl
 
 def line(req: Request) -> bytes:
     """One Batch API input line: custom_id = the request key, body = the chat-completions request."""
-    body = {"model": req.teacher.model, "messages": req.wire_messages(), **req.params}
+    body = {"model": req.teacher.model, "messages": req.wire_messages(), **req.wire_params()}
     return (dumps({"custom_id": req.key, "method": "POST", "url": ENDPOINT, "body": body}) + "\n").encode()
 
 

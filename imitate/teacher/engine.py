@@ -90,17 +90,20 @@ def parse(body: dict, tokenizer, context: int) -> Job:
 def fastest_cpu_dtype() -> torch.dtype:
     """bf16 where this CPU multiplies in it faster than in fp32 (native bf16: AVX-512 BF16, AMX), else fp32;
     measured once per process. At the shape of a 135M model's MLP, of two of these machines one ran bf16
-    2.5x faster than fp32 and the other 5x slower (shared/facts.md)."""
+    2.5x faster than fp32 and the other 5x slower (shared/facts.md). Each dtype's time is the fastest of
+    seven multiplies, taken in turn, so that a busy CPU (other processes, a test suite) slows both alike
+    and cannot flip the choice from one process to the next."""
     x, w = torch.randn(256, 576), torch.randn(1536, 576)
-
-    def seconds(dtype) -> float:
-        a, b = x.to(dtype), w.to(dtype)
-        a @ b.T   # warm up
-        t0 = time.perf_counter()
-        for _ in range(5):
+    pairs = {dtype: (x.to(dtype), w.to(dtype)) for dtype in (torch.float32, torch.bfloat16)}
+    best = dict.fromkeys(pairs, float("inf"))
+    for a, b in pairs.values():   # warm up
+        a @ b.T
+    for _ in range(7):
+        for dtype, (a, b) in pairs.items():
+            t0 = time.perf_counter()
             a @ b.T
-        return time.perf_counter() - t0
-    return torch.bfloat16 if seconds(torch.bfloat16) < seconds(torch.float32) else torch.float32
+            best[dtype] = min(best[dtype], time.perf_counter() - t0)
+    return torch.bfloat16 if best[torch.bfloat16] < best[torch.float32] else torch.float32
 
 
 def placement(device: str) -> tuple[str, torch.dtype]:

@@ -41,6 +41,13 @@ class Request:
         blob = json.dumps(asked, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
+    def wire_params(self) -> dict:
+        """The parameters as sent: with a sampling seed taken from the key, so that asking the same
+        request again draws the same answer where the server honours seeds (the embedded teacher, vLLM;
+        OpenAI on a best-effort basis), and the samples of one question draw differently. Not part of
+        the key: runs collected before the seed was sent resume unchanged."""
+        return {**self.params, "seed": int(self.key[:8], 16) & 0x7FFFFFFF}
+
     def wire_messages(self) -> list[dict]:
         """The messages as sent: the last user turn as image parts + text when there are images."""
         if not self.images:
@@ -128,7 +135,7 @@ async def send_all(requests: list[Request], clients: dict[str, Client], out: App
                 return
             ans = None
             try:
-                ans = await clients[req.teacher.label].chat(req.wire_messages(), req.params)
+                ans = await clients[req.teacher.label].chat(req.wire_messages(), req.wire_params())
             except RequestFailed as e:
                 res.failed.append((req, str(e), e.attempts))
                 progress.update(done=1, failures=1)
