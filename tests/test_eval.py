@@ -134,11 +134,27 @@ def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
     assert got["student"]["teacher_nll"] == pytest.approx(sum(r["teacher_nll"] for r in nll) /
                                                           sum(r["teacher_tokens"] for r in nll), abs=1e-4)
     assert got["teacher"]["teacher_nll"] is None and "teacher_nll" not in st["gap"]["student"]["all"]
+    # Question by question against the base: the student and the teacher each get q1 and q2 right, which
+    # the base got wrong, and lose none.
+    paired = st["against_base"]
+    assert paired["student"]["reference_accuracy"] == {"gained": 2, "lost": 0, "p": 0.5}
+    assert paired["teacher"]["reference_accuracy"] == {"gained": 2, "lost": 0, "p": 0.5}
+    assert paired["student"]["filter_pass"] == {"gained": 3, "lost": 1, "p": 0.625}   # 2 (1 + 4) / 2^4
+    assert paired["teacher"]["filter_pass"] == {"gained": 3, "lost": 0, "p": 0.25}
     out = capsys.readouterr().out
     assert "reference_accuracy" in out and "gap student" in out and "1/3/1" in out
+    assert "reference_accuracy: student +2 -0 (p 0.500), teacher +2 -0 (p 0.500)" in out
     assert main(["report", "--run", str(run_dir)]) == 0   # before, after and teacher side by side
     page = (run_dir / "report.html").read_text()
     assert "Evaluation: before and after training" in page and "10 minus 3 is 6." in page   # a disagreement
+    assert page.count("<td>0.625</td>") == 1   # the table against the base
+
+
+def test_sign_test_on_known_splits():
+    assert ev.sign_test(0, 0) == 1.0 and ev.sign_test(3, 3) == 1.0
+    assert ev.sign_test(5, 0) == ev.sign_test(0, 5) == 0.0625   # 2 / 2^5
+    assert ev.sign_test(6, 1) == 0.125   # 2 (1 + 7) / 2^7
+    assert ev.sign_test(10, 0) == 0.002   # 2 / 1024, rounded
 
 
 def test_a_judge_that_always_says_a_gives_ties(run_dir, tmp_path):

@@ -131,6 +131,16 @@ def eval_table(run: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def eval_against_base(run: RunData) -> pd.DataFrame:
+    """Each model against the base, question by question, from eval_stats.json: questions it gets right
+    (or past the filters) that the base did not (gained), the reverse (lost), and the two-sided sign
+    test's p (small: unlikely by chance on these questions)."""
+    run.need("eval_stats")
+    rows = [{"model": m, "score": score, **d} for m, scores in (run.eval_stats.get("against_base") or {}).items()
+            for score, d in scores.items()]
+    return pd.DataFrame(rows, columns=["model", "score", "gained", "lost", "p"])
+
+
 def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     """Up to `n` questions where the last student scored (its answers in a column of its name) and the
     teacher disagree: one right and one wrong by the reference first, then those where the judge
@@ -158,4 +168,4 @@ def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
 
 
 TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, finetune_summary,
-          eval_table, eval_examples]
+          eval_table, eval_against_base, eval_examples]

@@ -19,6 +19,8 @@ stricter than the filter, which drops only a contradiction), filter pass rate
 (the default filters, with drop reasons), the judge's preference of the model's answer against the
 teacher's (asked in both orders; a disagreement is a tie), answer length and language. The imitation
 gap is teacher - model on each score, for the base (before training) and each student (after).
+Against the base, on the same questions: how many each model gets right that the base got wrong
+(gained) and the reverse (lost), for reference accuracy and filter pass, with the exact sign test's p.
 
 Every answer and verdict is appended to RUN/eval_requests.jsonl as it arrives; a re-run generates and
 asks only what is missing. RUN/eval.jsonl (every answer with its scores) and RUN/eval_stats.json are
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import sys
 import time
 from collections import Counter
@@ -488,6 +491,45 @@ def stats(recs: list[dict]) -> dict:
     return {"scores": scores, "gap": gaps}
 
 
+def sign_test(gained: int, lost: int) -> float:
+    """Two-sided exact sign test (McNemar's, on the questions where two models differ): the chance of a
+    split at least this uneven if a gain and a loss were equally likely."""
+    n, k = gained + lost, min(gained, lost)
+    return round(min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n), 4) if n else 1.0
+
+
+PAIRED = {"reference_accuracy": lambda r: r["correct"], "filter_pass": lambda r: r["drop_reason"] is None}
+
+
+def against_base(recs: list[dict]) -> dict:
+    """Each other model against the base, question by question: {model: {score: {gained, lost, p}}}."""
+    base = {r["seed_id"]: r for r in recs if r["model"] == "base"}
+    out = {}
+    for m in dict.fromkeys(r["model"] for r in recs if base and r["model"] != "base"):
+        pairs = [(base[r["seed_id"]], r) for r in recs if r["model"] == m and r["seed_id"] in base]
+        out[m] = {}
+        for score, ok in PAIRED.items():
+            both = [(ok(b), ok(a)) for b, a in pairs if ok(b) is not None and ok(a) is not None]
+            gained, lost = sum(a and not b for b, a in both), sum(b and not a for b, a in both)
+            if both:
+                out[m][score] = {"gained": gained, "lost": lost, "p": sign_test(gained, lost)}
+    return out
+
+
+def paired_lines(paired: dict) -> list[str]:
+    """The terminal's lines for against_base: one per score, each model's gains and losses and p."""
+    lines = []
+    for score in PAIRED:
+        cells = [f"{m} +{d[score]['gained']} -{d[score]['lost']} (p {d[score]['p']:.3f})"
+                 for m, d in paired.items() if score in d]
+        if cells:
+            lines.append(f"  {score}: " + ", ".join(cells))
+    if lines:
+        lines.insert(0, "against the base, questions gained and lost (p: two-sided sign test; small p: unlikely "
+                        "by chance on these questions, not across seeds or draws of the teacher's answers):")
+    return lines
+
+
 def table(st: dict) -> str:
     """The overall scores, one row each, models side by side, then the gaps."""
     scores, gaps = st["scores"], st["gap"]
@@ -569,10 +611,12 @@ def run(cfg: Config) -> int:
            "judge": (cfg.judge_model or cfg.teacher_model or EMBEDDED_NAME) if verdicts else None,
            "backend": "vllm" if generate.vllm_ready() and not any(m.get("vision") for m in local.values())
            else "transformers generate", "generation": speed,
-           **stats(recs), "stopped": stopped, "wall_s": round(time.time() - t0, 2)}
+           **stats(recs), "against_base": against_base(recs), "stopped": stopped, "wall_s": round(time.time() - t0, 2)}
     write_jsonl(run_dir.eval, recs)
     write_json(run_dir.eval_stats, out)
     print(table(out))
+    for line in paired_lines(out["against_base"]):
+        print(line)
     print(f"wrote {run_dir.eval} and {run_dir.eval_stats.name}")
     if stopped:
         print(f"error: teacher or judge stopped: {stopped}; re-run to ask the rest", file=sys.stderr)

@@ -75,7 +75,11 @@ def _sections(examples: int):
         return ("Each row is one score per model. A gap column is teacher − model: a smaller gap after training "
                 "is closer to the teacher. teacher_nll is the negative log-likelihood of the teacher's answers "
                 "under each local model, in nats per answer token: lower is closer (the teacher has none). "
-                "The examples are questions where the last student scored and the teacher disagree.")
+                "The second table counts, question by question, what each model gets right (or past the "
+                "filters) that the base did not, and the reverse; its p is the sign test's: small means "
+                "unlikely by chance on these questions, though another seed or draw of the teacher's answers "
+                "can still move it. The examples are questions where the last student scored and the teacher "
+                "disagree.")
 
     dropped.__name__ = "dropped_examples"
     disagreements.__name__ = "eval_examples"
@@ -89,7 +93,7 @@ def _sections(examples: int):
          [insp.fig_teacher_usage, insp.collect_summary, insp.teacher_table, insp.failed_table]),
         ("Fine-tuning", "finetune", [insp.fig_loss_curve, insp.finetune_summary]),
         ("Evaluation: before and after training, and the teacher", "eval",
-         [insp.fig_eval, legend, insp.eval_table, disagreements]),
+         [insp.fig_eval, legend, insp.eval_table, insp.eval_against_base, disagreements]),
     ]
 
 
