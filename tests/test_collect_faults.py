@@ -170,3 +170,16 @@ def test_each_request_carries_a_seed_from_its_key(tmp_path):
     with FaultServer() as srv:   # a fresh run asking the same requests sends the same seeds
         code, _ = collect(srv, tmp_path / "again", "--samples", "2", n=2)
         assert code == 0 and sorted(r["body"]["seed"] for r in srv.requests) == sorted(seeds)
+
+
+def test_another_rng_seed_draws_anew_under_the_same_key():
+    from imitate.teacher.client import Teacher
+    from imitate.teacher.runner import Request
+
+    ask = dict(teacher=Teacher(model="m"), messages=[{"role": "user", "content": "Why?"}],
+               params={"temperature": 0.7})
+    draws = [Request(**ask, rng_seed=n) for n in (0, 1, 2)]
+    assert len({r.key for r in draws}) == 1   # one request: a rerun finds its answer whatever the seed
+    seeds = [r.wire_params()["seed"] for r in draws]
+    assert len(set(seeds)) == 3 and all(0 <= s < 2 ** 31 for s in seeds)
+    assert seeds[0] == int(draws[0].key[:8], 16) & 0x7FFFFFFF   # --rng-seed 0: the key alone decides

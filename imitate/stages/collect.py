@@ -73,7 +73,8 @@ class Config:
                               "pixels before sending it (a base64 data URI)")
     split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
     system_prompts: str | None = opt(None, "YAML file of system messages (default: prompts/system_prompts.yaml)")
-    rng_seed: int = opt(0, "random seed of the rule that assigns system messages to seed questions",
+    rng_seed: int = opt(0, "random seed of the rule that assigns system messages to seed questions, and of the "
+                        "teacher's sampling (each request's seed comes from it and the request)",
                         old=("prompt_seed",))
     timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
                                 "unset: 120 for a remote teacher, 900 for the embedded one on CPU")
@@ -162,7 +163,8 @@ def plan(cfg: Config, seeds: list[dict], teachers: list[Teacher]) -> list[Reques
             for teacher in teachers:
                 for k in range(cfg.samples):
                     out.append(Request(teacher, messages, params, k, meta={"seed": seed, "prompt_id": sp.id},
-                                       images=tuple(seed.get("images", ())), image_side=cfg.max_image_side))
+                                       images=tuple(seed.get("images", ())), image_side=cfg.max_image_side,
+                                       rng_seed=cfg.rng_seed))
     return out
 
 
@@ -241,7 +243,8 @@ def run(cfg: Config) -> int:
         print(EMBEDDED_HINT)
         server = EmbeddedServer(log_path=run_dir.teacher_log)
         embedded = server.start()
-        todo = [Request(embedded, r.messages, r.params, r.sample, r.meta, r.images, r.image_side) for r in todo]
+        todo = [Request(embedded, r.messages, r.params, r.sample, r.meta, r.images, r.image_side, r.rng_seed)
+                for r in todo]
     else:
         print("teachers: " + ", ".join(f"{t.label} at {t.base_url or 'api.openai.com'}" for t in remote))
     try:

@@ -29,6 +29,7 @@ class Request:
     meta: dict = field(default_factory=dict)   # copied into the record (seed_id, category, ...)
     images: tuple = ()      # ({"path", "sha256"}, ...) shown with the last user turn (imitate.vision.images)
     image_side: int = 0     # their longest side on the wire (--max-image-side)
+    rng_seed: int = 0       # collect's --rng-seed: mixed into the sampling seed, not into the key
 
     @cached_property
     def key(self) -> str:
@@ -42,11 +43,12 @@ class Request:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
     def wire_params(self) -> dict:
-        """The parameters as sent: with a sampling seed taken from the key, so that asking the same
-        request again draws the same answer where the server honours seeds (the embedded teacher, vLLM;
-        OpenAI on a best-effort basis), and the samples of one question draw differently. Not part of
-        the key: runs collected before the seed was sent resume unchanged."""
-        return {**self.params, "seed": int(self.key[:8], 16) & 0x7FFFFFFF}
+        """The parameters as sent, with a sampling seed: from the key and the run's --rng-seed, so that
+        asking the same request again draws the same answer where the server honours seeds (the embedded
+        teacher, vLLM; OpenAI on a best-effort basis), the samples of one question draw differently, and
+        another --rng-seed draws anew. Not part of the key: runs collected before the seed was sent
+        resume unchanged."""
+        return {**self.params, "seed": (int(self.key[:8], 16) ^ (self.rng_seed * 0x9E3779B1)) & 0x7FFFFFFF}
 
     def wire_messages(self) -> list[dict]:
         """The messages as sent: the last user turn as image parts + text when there are images."""
