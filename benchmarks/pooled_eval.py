@@ -1,0 +1,47 @@
+"""Several runs' eval against the base, one line each and pooled: questions each model gains and loses
+against the base (eval's against_base, from each run's eval.jsonl) and the exact sign test on the sums.
+Pooling counts a question once per run, so it speaks of these runs' questions and draws together; the
+runs should score the same models (base, sft, sft+kd, teacher: the demo's).
+
+Run: .venv/bin/python benchmarks/pooled_eval.py runs/full_s0 runs/full_s1 runs/full_s2
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from imitate.records import read_jsonl  # noqa: E402
+from imitate.stages.eval import PAIRED, against_base, sign_test  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="run folders that eval wrote eval.jsonl into")
+    args = ap.parse_args()
+    missing = [r for r in args.runs if not (Path(r) / "eval.jsonl").is_file()]
+    if missing:
+        print(f"error: no eval.jsonl in {', '.join(missing)}: run eval (or scripts/demo.sh) there first",
+              file=sys.stderr)
+        return 2
+    total: dict = {}
+    for run in args.runs:
+        recs = read_jsonl(Path(run) / "eval.jsonl")
+        right = {m: sum(bool(r["correct"]) for r in recs if r["model"] == m) for m in dict.fromkeys(r["model"] for r in recs)}
+        cells = []
+        for m, scores in against_base(recs).items():
+            for score, d in scores.items():
+                t = total.setdefault((m, score), [0, 0])
+                t[0] += d["gained"]
+                t[1] += d["lost"]
+            ref = scores.get("reference_accuracy")
+            if ref:
+                cells.append(f"{m} +{ref['gained']} -{ref['lost']}")
+        print(f"{run}: right {right}; reference answers against the base: {', '.join(cells)}")
+    for score in PAIRED:
+        cells = [f"{m} +{g} -{lost} (p {sign_test(g, lost):.3f})" for (m, s), (g, lost) in total.items() if s == score]
+        print(f"pooled {score}: {', '.join(cells)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
