@@ -26,7 +26,8 @@ def main() -> int:
     total: dict = {}
     for run in args.runs:
         recs = read_jsonl(Path(run) / "eval.jsonl")
-        right = {m: sum(bool(r["correct"]) for r in recs if r["model"] == m) for m in dict.fromkeys(r["model"] for r in recs)}
+        models = dict.fromkeys(r["model"] for r in recs)
+        right = {m: sum(bool(r["correct"]) for r in recs if r["model"] == m) for m in models}
         cells = []
         for m, scores in against_base(recs).items():
             for score, d in scores.items():

@@ -53,7 +53,8 @@ FILES = {
     "eval_requests": File("eval_requests.jsonl", "every answer and judge verdict of the eval stage, appended as "
                           "it arrives (resume)"),
     "eval": File("eval.jsonl", "every evaluated answer (base, student, teacher) with its scores and verdicts"),
-    "eval_stats": File("eval_stats.json", "scores per model and category, the imitation gap before and after"),
+    "eval_stats": File("eval_stats.json", "scores per model and category, the imitation gap before and after, "
+                       "each model against the base"),
     "eval_config": File("eval_config.json", "the settings of eval"),
     "export": File("export", "the kept set as OpenAI / ShareGPT / Alpaca files, Parquet, dataset_info.json"),
     "export_config": File("export_config.json", "the settings of the last export"),
