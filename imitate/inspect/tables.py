@@ -9,6 +9,7 @@ import json
 import pandas as pd
 
 from imitate.inspect.load import RunData
+from imitate.inspect.summary import SCORE_LABELS
 
 COLLECT_KEYS = {   # collect_stats.json key -> label
     "requests_total": "requests planned", "sent": "requests sent", "succeeded": "answers received",
@@ -136,8 +137,8 @@ def eval_against_base(run: RunData) -> pd.DataFrame:
     (or past the filters) that the base did not (gained), the reverse (lost), and the two-sided sign
     test's p (small: unlikely by chance on these questions)."""
     run.need("eval_stats")
-    rows = [{"model": m, "score": score, **d} for m, scores in (run.eval_stats.get("against_base") or {}).items()
-            for score, d in scores.items()]
+    rows = [{"model": m, "score": SCORE_LABELS[score], **d}
+            for m, scores in (run.eval_stats.get("against_base") or {}).items() for score, d in scores.items()]
     return pd.DataFrame(rows, columns=["model", "score", "gained", "lost", "p"])
 
 
