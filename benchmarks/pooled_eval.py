@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imitate.records import read_jsonl  # noqa: E402
-from imitate.stages.eval import PAIRED, against_base, sign_test  # noqa: E402
+from imitate.stages.eval import against_base, paired_lines, sign_test  # noqa: E402
 
 
 def main() -> int:
@@ -38,9 +38,10 @@ def main() -> int:
             if ref:
                 cells.append(f"{m} +{ref['gained']} -{ref['lost']}")
         print(f"{run}: right {right}; reference answers against the base: {', '.join(cells)}")
-    for score in PAIRED:
-        cells = [f"{m} +{g} -{lost} (p {sign_test(g, lost):.3f})" for (m, s), (g, lost) in total.items() if s == score]
-        print(f"pooled {score}: {', '.join(cells)}")
+    pooled: dict = {}
+    for (m, score), (g, lost) in total.items():
+        pooled.setdefault(m, {})[score] = {"gained": g, "lost": lost, "p": sign_test(g, lost)}
+    print("pooled " + "\n".join(paired_lines(pooled)))
     return 0
 
 

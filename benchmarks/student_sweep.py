@@ -34,6 +34,8 @@ def main() -> int:
                     help="train on the kept answers (as the demo) or on every collected answer (default: kept)")
     ap.add_argument("--kd", action="store_true", help="also train an SFT + logit KD student, as the demo")
     ap.add_argument("--steps", type=int, default=64, help="optimizer steps per student (default: 64, SIZE=full's)")
+    ap.add_argument("--learning-rate", default="5e-4", help="peak learning rate (default: 5e-4, SIZE=full's; "
+                    "the small demo's: 1e-3 with --steps 8)")
     ap.add_argument("--questions", type=int, default=80, help="eval questions at most (default: 80)")
     ap.add_argument("--seed", type=int, default=0, help="finetune and eval seed (default: 0)")
     args = ap.parse_args()
@@ -56,7 +58,7 @@ def main() -> int:
             imitate("student", "--out", str(run / "pruned"), "--keep-layers", str(n))
         train = ["--run", str(run), "--input", str(run / f"{args.input}.jsonl"), "--student", str(run / "pruned"),
                  "--max-steps", str(args.steps), "--batch-size", "4", "--max-length", "320",
-                 "--learning-rate", "5e-4", "--rng-seed", str(args.seed)]
+                 "--learning-rate", args.learning_rate, "--rng-seed", str(args.seed)]
         students = {"sft": []}
         if args.kd:
             students["sft+kd"] = ["--kd", "logit", "--kd-teacher", "embedded", "--kd-temperature", "1"]

@@ -113,7 +113,8 @@ def test_seed_record_in_no_known_format(tmp_path):
 def test_without_reference_keeps_the_referenced_seeds_for_eval(tmp_path):
     seeds = tmp_path / "s.jsonl"
     rows = [{"question": "Capital of France?", "reference": "Paris"}, {"question": "Write a haiku."},
-            {"question": "2 + 2?", "reference": "4"}, {"question": "Describe rain.", "reference": ""}, {"question": "Name a bird.", "reference": None}]
+            {"question": "2 + 2?", "reference": "4"}, {"question": "Describe rain.", "reference": ""},
+            {"question": "Name a bird.", "reference": None}]
     seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = run_cli("collect", "--seeds", seeds, "--run", tmp_path / "run", "--dry-run", "--without-reference")
     assert r.returncode == 0 and "dry run: 3 requests" in r.stdout, r.stderr

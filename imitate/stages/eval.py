@@ -160,7 +160,8 @@ def held_out(run_dir: RunDir, trained: dict, optional: bool) -> list[dict]:
     for i in ids:
         rec, msgs = recs[i], recs[i]["messages"]
         last = max(j for j, m in enumerate(msgs) if m["role"] == "assistant")
-        key = question_key(next(m["content"] for m in reversed(msgs[:last]) if m["role"] == "user"), rec.get("images"))
+        question = next(m["content"] for m in reversed(msgs[:last]) if m["role"] == "user")
+        key = question_key(question, rec.get("images"))
         if key in asked:   # another answer to the same question (collect --samples): one question
             continue
         asked.add(key)
@@ -611,7 +612,8 @@ def run(cfg: Config) -> int:
            "judge": (cfg.judge_model or cfg.teacher_model or EMBEDDED_NAME) if verdicts else None,
            "backend": "vllm" if generate.vllm_ready() and not any(m.get("vision") for m in local.values())
            else "transformers generate", "generation": speed,
-           **stats(recs), "against_base": against_base(recs), "stopped": stopped, "wall_s": round(time.time() - t0, 2)}
+           **stats(recs), "against_base": against_base(recs), "stopped": stopped,
+           "wall_s": round(time.time() - t0, 2)}
     write_jsonl(run_dir.eval, recs)
     write_json(run_dir.eval_stats, out)
     print(table(out))
