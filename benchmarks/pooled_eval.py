@@ -1,7 +1,8 @@
 """Several runs' eval against the base, one line each and pooled: questions each model gains and loses
 against the base (eval's against_base, from each run's eval.jsonl) and the exact sign test on the sums.
 Pooling counts a question once per run, so it speaks of these runs' questions and draws together; the
-runs should score the same models (base, sft, sft+kd, teacher: the demo's).
+runs should score the same models (base, sft, sft+kd, teacher: the demo's). --category keeps only the
+questions of the given categories (repeat it), such as the sources of seeds/public/.
 
 Run: .venv/bin/python benchmarks/pooled_eval.py runs/full_s0 runs/full_s1 runs/full_s2
 """
@@ -17,6 +18,8 @@ from imitate.stages.eval import against_base, paired_lines, sign_test  # noqa: E
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="run folders that eval wrote eval.jsonl into")
+    ap.add_argument("--category", action="append", default=[],
+                    help="pool only the questions of this category (repeat for several); unset: all")
     args = ap.parse_args()
     missing = [r for r in args.runs if not (Path(r) / "eval.jsonl").is_file()]
     if missing:
@@ -25,7 +28,7 @@ def main() -> int:
         return 2
     total: dict = {}
     for run in args.runs:
-        recs = read_jsonl(Path(run) / "eval.jsonl")
+        recs = [r for r in read_jsonl(Path(run) / "eval.jsonl") if not args.category or r["category"] in args.category]
         models = dict.fromkeys(r["model"] for r in recs)
         right = {m: sum(bool(r["correct"]) for r in recs if r["model"] == m) for m in models}
         cells = []
