@@ -118,3 +118,23 @@ def test_a_null_max_completion_tokens_leaves_max_tokens(server):
     req = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST")
     with urllib.request.urlopen(req) as r:
         assert json.loads(r.read())["usage"]["completion_tokens"] <= 3
+
+
+def test_cpu_dtype_can_be_set_and_a_wrong_one_is_refused(monkeypatch):
+    import torch
+
+    from imitate.errors import UserError
+
+    pick = engine_mod.fastest_cpu_dtype
+    try:
+        for name, want in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            monkeypatch.setenv("IMITATE_CPU_DTYPE", name)
+            pick.cache_clear()
+            assert pick() is want and engine_mod.placement("cpu") == ("cpu", want)
+        monkeypatch.setenv("IMITATE_CPU_DTYPE", "fp16")
+        pick.cache_clear()
+        with pytest.raises(UserError, match="float32 or bfloat16, not 'fp16'"):
+            pick()
+    finally:
+        monkeypatch.delenv("IMITATE_CPU_DTYPE")
+        pick.cache_clear()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import queue
 import sys
 import threading
@@ -28,6 +29,7 @@ from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from imitate import decode
+from imitate.errors import UserError
 from imitate.generate import stops
 
 DEFAULT_MAX_TOKENS = 512   # when a request gives none (and the context leaves room)
@@ -92,7 +94,13 @@ def fastest_cpu_dtype() -> torch.dtype:
     measured once per process. At the shape of a 135M model's MLP, of two of these machines one ran bf16
     2.5x faster than fp32 and the other 5x slower (shared/facts.md). Each dtype's time is the fastest of
     seven multiplies, taken in turn, so that a busy CPU (other processes, a test suite) slows both alike
-    and cannot flip the choice from one process to the next."""
+    and cannot flip the choice from one process to the next. IMITATE_CPU_DTYPE=float32 (or bfloat16) skips
+    the test: to reproduce a run made in that dtype, or to see how a CPU without fast bf16 fares."""
+    chosen = os.environ.get("IMITATE_CPU_DTYPE")
+    if chosen:
+        if chosen not in ("float32", "bfloat16"):
+            raise UserError(f"IMITATE_CPU_DTYPE must be float32 or bfloat16, not {chosen!r}")
+        return getattr(torch, chosen)
     x, w = torch.randn(256, 576), torch.randn(1536, 576)
     pairs = {dtype: (x.to(dtype), w.to(dtype)) for dtype in (torch.float32, torch.bfloat16)}
     best = dict.fromkeys(pairs, float("inf"))
