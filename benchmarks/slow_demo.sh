@@ -15,7 +15,8 @@ if ! mkdir -p "$GROUP" 2>/dev/null || [ ! -w "$GROUP/cpu.cfs_quota_us" ]; then
   exit 2
 fi
 echo 100000 > "$GROUP/cpu.cfs_period_us"
-python3 -c "import sys; print(round(float(sys.argv[1]) * 100000))" "$CPUS" > "$GROUP/cpu.cfs_quota_us"
+quota=$(python3 -c "import sys; print(round(float(sys.argv[1]) * 100000))" "$CPUS")
+echo "$quota" > "$GROUP/cpu.cfs_quota_us"
 echo $$ > "$GROUP/cgroup.procs"
 rm -rf "$DIR"
 git clone -q "$REPO" "$DIR/repo"
