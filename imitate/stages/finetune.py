@@ -66,7 +66,8 @@ class Config:
     report_to: str = opt("none", "where TRL sends training reports",
                          choices=["none", "tensorboard", "wandb", "mlflow"])
     bf16: bool | None = opt(None, "bf16 mixed precision (the frozen base in bf16, the LoRA adapters in fp32); "
-                            "unset: on when the GPU supports it, or where this CPU multiplies bf16 faster than fp32")
+                            "unset: on when the GPU supports it, or where this CPU multiplies bf16 faster than fp32 "
+                            "(IMITATE_CPU_DTYPE=float32 or bfloat16 sets that for every stage)")
     packing: bool | None = opt(None, "pack records into full rows, padding-free; unset: on a GPU only")
     gradient_checkpointing: bool = opt(False, "recompute activations in the backward pass to save memory")
     kd_teacher: list[str] = opt(None, "white-box KD: teacher model folders or hub ids whose weights are loaded "
