@@ -75,6 +75,15 @@ def test_wrong_answer_drop():
     assert F.check(rec("Capital of Australia?", "Canberra.", reference="Canberra")) is None
 
 
+def test_any_of_a_list_of_references_will_do():
+    ask = "What type of clothing is a sou'wester?"
+    assert F.check(rec(ask, "A sou'wester is a kind of hat.", reference=["Hats", "Hat"])) is None
+    drop = F.check(rec(ask, "It is a coat.", reference=["Hats", "Hat"]))
+    assert drop.code == "wrong_answer" and "'Hats | Hat'" in drop.evidence
+    assert matches_reference("It is a hat.", ["Hats", "Hat"], strict=True) == (True, "It is a hat.")
+    assert matches_reference("It is a coat.", ["Hats", "Hat"], strict=True)[0] is False
+
+
 def test_truncated():
     assert F.check(rec("Q?", "Fine answer.", finish_reason="length")).code == "truncated"
     cut = ("Photosynthesis happens in two stages. The light reactions capture energy and split water, and "

@@ -119,6 +119,16 @@ def test_parquet_numbers_become_text_and_missing_values_are_left_out(tmp_path):
     assert seeds[1]["category"] == "general"
 
 
+def test_a_list_reference_is_a_list_of_accepted_answers(tmp_path):
+    rows = [{"question": "Who wrote Hamlet?", "answer": ["Shakespeare", "William Shakespeare", "Shakespeare", " "]},
+            {"question": "Capital of France?", "answer": ["Paris"]},
+            {"question": "Explain rain.", "answer": []}]
+    for path in (_jsonl(tmp_path / "s.jsonl", rows), _parquet(tmp_path / "s.parquet", rows)):
+        a, b, c = load_seeds(path, reference_field="answer")
+        assert a["reference"] == ["Shakespeare", "William Shakespeare"]   # distinct, non-empty, in order
+        assert b["reference"] == "Paris" and "reference" not in c
+
+
 def test_folder_is_read_recursively_in_sorted_order(tmp_path):
     _jsonl(tmp_path / "b.jsonl", [{"id": "b1", "question": "B one?"}])
     (tmp_path / "sub").mkdir()

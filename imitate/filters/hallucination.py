@@ -80,7 +80,8 @@ class Hallucination(Filter):
             colon, a list that stops at a bare "2.". A missing full stop alone is not one (see cut_off).
         false_equation: an equation in the answer does not hold (`12 × 7 = 80`); the equation is the
             evidence. See imitate/text/arithmetic.py for what counts as an equation.
-        wrong_answer: the record has `reference` and the final answer contradicts it (numbers with
+        wrong_answer: the record has `reference` and the final answer contradicts it (a list of accepted
+            answers: all of them; numbers with
             tolerance and forms: 0.5 = 1/2 = 50%; strings normalized and searched in the answer; an
             option letter of a multiple-choice question by the letter the answer picks, else by the
             option value its final answer states: answers.matches_choice).
@@ -114,10 +115,11 @@ class Hallucination(Filter):
         if bad:
             return Drop("false_equation", bad[0])
         ref = rec.get("reference")
-        if ref is not None and str(ref).strip():
-            ok, found = matches_reference(answer, str(ref), turn(rec, "user"))
+        refs = [str(r) for r in (ref if isinstance(ref, list) else [ref]) if r is not None and str(r).strip()]
+        if refs:
+            ok, found = matches_reference(answer, refs if len(refs) > 1 else refs[0], turn(rec, "user"))
             if not ok:
-                return Drop("wrong_answer", f"reference {str(ref)!r}; the answer says {found.strip()[:80]!r}")
+                return Drop("wrong_answer", f"reference {' | '.join(refs)!r}; the answer says {found.strip()[:80]!r}")
         return None
 
     def check_all(self, recs: list[dict], labels=None) -> dict[int, Drop]:

@@ -24,7 +24,8 @@ def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str
     Format: detected per file from its first record (imitate.formats) unless `format` names one;
     `question` is the plain mode where `question_field` holds the question.
     id: the given one, else "s" + 12 hex chars of sha256(question). category defaults to "general";
-    reference (stringified) and language are left out when missing or empty; the record's other
+    reference (text, or a list of accepted answers: `accepted`) and language are left out when
+    missing or empty; the record's other
     non-empty fields are kept (an Alpaca `input` or Dolly `context` as `input`).
     Images: `image_field` (a path) and `images_field` (a list of paths), relative to the seed file's
     folder, become `images: [{"path", "sha256"}]`, each checked (imitate.vision.images).
@@ -72,6 +73,17 @@ def _empty(value) -> bool:
     return value is None or value == [] or value == {} or (not isinstance(value, (list, dict)) and not formats.text(value))
 
 
+def accepted(value) -> str | list[str]:
+    """A reference as text; a list of them (NQ-open's, TriviaQA's answers) as the distinct non-empty
+    ones, any of which is right (one alone stays text); '' when there is none."""
+    if hasattr(value, "tolist"):   # a Parquet / Arrow list cell
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        return formats.text(value)
+    answers = list(dict.fromkeys(t for t in map(formats.text, value) if t))
+    return answers[0] if len(answers) == 1 else answers if answers else ""
+
+
 def _normalize(q: dict, fields: formats.Fields) -> dict:
     """A seed from a converted record: its question, the mapped id/category/reference/language, and
     the rest of its non-empty fields."""
@@ -79,7 +91,7 @@ def _normalize(q: dict, fields: formats.Fields) -> dict:
     text = formats.text
     sid = text(q.get(fields.id)) or "s" + hashlib.sha256(question.encode("utf-8")).hexdigest()[:12]
     seed = {"id": sid, "question": question, "category": text(q.get(fields.category)) or "general"}
-    reference, language = text(q.get(fields.reference)), text(q.get(fields.language))
+    reference, language = accepted(q.get(fields.reference)), text(q.get(fields.language))
     if reference:
         seed["reference"] = reference
     if language:

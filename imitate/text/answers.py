@@ -196,7 +196,7 @@ def matches_choice(answer: str, letter: str, question: str, strict: bool = False
     return (states and not others if strict else states or not others), found
 
 
-def matches_reference(answer: str, reference: str, question: str = "",
+def matches_reference(answer: str, reference: str | list[str], question: str = "",
                       strict: bool = False) -> tuple[bool, str]:
     """(agrees, the final answer found). A number is matched among the final answer's numbers;
     a string must appear, normalized, in the final answer or (with no marker) the whole answer.
@@ -205,7 +205,11 @@ def matches_reference(answer: str, reference: str, question: str = "",
     The filter asks whether an answer contradicts its reference; eval's accuracy, `strict`, whether
     it states it: a multiple-choice answer that picks no option and states no single option's value
     is then wrong, and a reference with no letters or digits ("?") must stand on its own in the
-    final answer, not end a sentence. Numbers and words match alike in both ("80 or 84" holds 84)."""
+    final answer, not end a sentence. Numbers and words match alike in both ("80 or 84" holds 84).
+    A list of references is a list of accepted answers: the answer agrees when it agrees with any."""
+    if isinstance(reference, list):
+        results = [matches_reference(answer, r, question, strict) for r in reference]
+        return next((r for r in results if r[0]), results[0] if results else (False, final_answer(answer)[0]))
     ref_letter = str(reference).strip().strip("()")
     if question and len(ref_letter) == 1:
         choice = matches_choice(answer, ref_letter.upper(), question, strict)
