@@ -35,8 +35,10 @@ def test_references_can_be_scored(part):
             assert ref in re.findall(r"^([A-E])\) ", s["question"], re.M), s["id"]
         elif s["category"] == "svamp":
             assert re.fullmatch(r"-?\d+(\.\d+)?", ref), s["id"]
-        else:
-            assert ref.strip() == ref and ref, s["id"]
+        else:   # open questions: the gold answer, or the list of them (any is right), distinct
+            gold = ref if isinstance(ref, list) else [ref]
+            assert gold and all(g.strip() == g and g for g in gold) and len(set(gold)) == len(gold), s["id"]
+            assert not isinstance(ref, list) or len(ref) > 1, s["id"]
 
 
 def test_slices_are_disjoint_from_each_other_and_from_the_shipped_seeds():

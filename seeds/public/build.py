@@ -24,11 +24,14 @@ def choice(stem: str, choices: list[tuple[str, str]], key: str) -> dict:
 
 
 def open_question(q: str, answers: list) -> dict:
-    """An open question, capitalized and ending in '?'; the reference is the first gold answer."""
+    """An open question, capitalized and ending in '?'; the reference is the list of its distinct gold
+    answers, any of which is right (text when there is one)."""
     q = q.strip()
+    gold = list(dict.fromkeys(str(a).strip() for a in answers if a is not None and str(a).strip()))
+    if not q or not gold:
+        raise ValueError(f"an open question needs text and a gold answer: {q!r}, {answers!r}")
     q = q[0].upper() + q[1:]
-    return {"question": q if q.endswith("?") else q + "?",
-            "reference": next(str(a).strip() for a in answers if a is not None and str(a).strip())}
+    return {"question": q if q.endswith("?") else q + "?", "reference": gold[0] if len(gold) == 1 else gold}
 
 
 def arc(r: dict) -> dict:
@@ -42,7 +45,10 @@ def svamp(r: dict) -> dict:
 
 
 def trivia(r: dict) -> dict:
-    q = r["context"][len("Question: "):-len("\nAnswer:")].strip()
+    head, tail = "Question: ", "\nAnswer:"
+    if not (r["context"].startswith(head) and r["context"].endswith(tail)):
+        raise ValueError(f"a TriviaQA context not shaped 'Question: ...\\nAnswer:': {r['context'][:80]!r}")
+    q = r["context"][len(head):-len(tail)].strip()
     if len(q) >= 2 and q[0] == q[-1] == '"':   # the source's CSV quoting: "Who sang ""X""?"
         q = q[1:-1].replace('""', '"')
     return open_question(q, [r["answer"]] + r["aliases"])
