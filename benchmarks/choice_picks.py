@@ -4,7 +4,10 @@ A model can gain reference accuracy on such questions by answering in the asked 
 that gain apart from knowing more. An option counts as picked when eval's strict rule would accept it
 as the reference (imitate.text.answers.matches_reference); exactly one accepted option is a pick.
 
-Run: .venv/bin/python benchmarks/choice_picks.py runs/pub_s0 runs/pub_s1 runs/pub_s2
+--category keeps only the questions of the given categories (repeat it), as in pooled_eval.py.
+
+Run: .venv/bin/python benchmarks/choice_picks.py runs/pub_s0 runs/pub_s1 runs/pub_s2 \
+       --category arc_easy --category commonsenseqa --category openbookqa
 """
 import argparse
 import sys
@@ -19,6 +22,8 @@ from imitate.text.answers import matches_reference, options  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="run folders that eval wrote eval.jsonl into")
+    ap.add_argument("--category", action="append", default=[],
+                    help="only the questions of this category (repeat for several); unset: all")
     args = ap.parse_args()
     missing = [r for r in args.runs if not (Path(r) / "eval.jsonl").is_file()]
     if missing:
@@ -27,6 +32,8 @@ def main() -> int:
     count = defaultdict(lambda: {"answers": 0, "picked": 0, "right": 0, "chance": 0.0})
     for run in args.runs:
         for r in read_jsonl(Path(run) / "eval.jsonl"):
+            if args.category and r["category"] not in args.category:
+                continue
             question = r["messages"][-2]["content"]
             opts = options(question)
             if str(r.get("reference")) not in opts:
@@ -40,7 +47,7 @@ def main() -> int:
                 c["picked"] += 1
                 c["right"] += picks[0] == r["reference"]
     if not count:
-        print("no multiple-choice questions with an option letter as reference in these runs", file=sys.stderr)
+        print("error: no multiple-choice questions with an option letter as reference here", file=sys.stderr)
         return 2
     for model, c in count.items():
         share = f"{c['right'] / c['picked']:.1%}" if c["picked"] else "-"

@@ -29,6 +29,9 @@ def main() -> int:
     total: dict = {}
     for run in args.runs:
         recs = [r for r in read_jsonl(Path(run) / "eval.jsonl") if not args.category or r["category"] in args.category]
+        if not recs:
+            print(f"error: {run}/eval.jsonl has no answers in the categories {', '.join(args.category)}", file=sys.stderr)
+            return 2
         models = dict.fromkeys(r["model"] for r in recs)
         right = {m: sum(bool(r["correct"]) for r in recs if r["model"] == m) for m in models}
         cells = []

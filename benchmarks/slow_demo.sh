@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `make demo` on a fresh clone as a slower machine would run it: this process and its children get
-# CPUS of this machine's CPUs (a cgroup v1 CPU quota: needs root and a writable /sys/fs/cgroup/cpu), the
-# model runs in fp32 (IMITATE_CPU_DTYPE; a CPU without fast bf16), and the model cache starts empty.
-# Prints each stage's start (demo.sh) and the whole wall time. The defaults emulate the slower machines of
-# shared/facts.md: plain batched generate 34 tok/s there against 65 here, so 2 / 1.9 = 1.05 CPUs of 2.
-# Usage: benchmarks/slow_demo.sh [CPUS] [CLONE_DIR]    (defaults: 1.05, /tmp/slow_demo)
+# `make demo` on a fresh clone of this repository's committed HEAD, as a slower machine would run it:
+# this process and its children get this machine's CPUs divided by SLOWER (a cgroup v1 CPU quota:
+# needs root and a writable /sys/fs/cgroup/cpu; cgroup v2 is not handled), the model runs in fp32
+# (IMITATE_CPU_DTYPE: a CPU without fast bf16), and the model cache starts empty. Prints each stage's
+# start (demo.sh) and the whole wall time. The default emulates the slower machines of shared/facts.md:
+# plain batched generate 34 tok/s there against 65 here, 1.9x slower.
+# Usage: benchmarks/slow_demo.sh [SLOWER] [DIR]    (defaults: 1.9, /tmp/slow_demo; DIR/repo and
+#        DIR/cache are replaced)
 set -euo pipefail
-CPUS=${1:-1.05}
+SLOWER=${1:-1.9}
 DIR=${2:-/tmp/slow_demo}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 GROUP=/sys/fs/cgroup/cpu/imitate_slow_demo
@@ -14,14 +16,15 @@ if ! mkdir -p "$GROUP" 2>/dev/null || [ ! -w "$GROUP/cpu.cfs_quota_us" ]; then
   echo "error: cannot write a CPU quota under /sys/fs/cgroup/cpu (cgroup v1, as root)" >&2
   exit 2
 fi
+quota=$(python3 -c "import os, sys; print(round(os.cpu_count() * 100000 / float(sys.argv[1])))" "$SLOWER")
 echo 100000 > "$GROUP/cpu.cfs_period_us"
-quota=$(python3 -c "import sys; print(round(float(sys.argv[1]) * 100000))" "$CPUS")
 echo "$quota" > "$GROUP/cpu.cfs_quota_us"
 echo $$ > "$GROUP/cgroup.procs"
-rm -rf "$DIR"
+rm -rf "$DIR/repo" "$DIR/cache"
+mkdir -p "$DIR"
 git clone -q "$REPO" "$DIR/repo"
 cd "$DIR/repo"
 export IMITATE_CACHE="$DIR/cache" IMITATE_CPU_DTYPE=float32
 start=$(date +%s)
 make demo
-echo "slow_demo: $CPUS CPUs, fp32: make demo took $(( $(date +%s) - start )) s"
+echo "slow_demo: $(python3 -c "print($quota / 100000)") CPUs (1/$SLOWER of $(nproc)), fp32: make demo took $(( $(date +%s) - start )) s"
