@@ -9,31 +9,22 @@ as the reference (imitate.text.answers.matches_reference); exactly one accepted 
 Run: .venv/bin/python benchmarks/choice_picks.py runs/pub_s0 runs/pub_s1 runs/pub_s2 \
        --category arc_easy --category commonsenseqa --category openbookqa
 """
-import argparse
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from imitate.records import read_jsonl  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_runs import read  # noqa: E402
 from imitate.text.answers import matches_reference, options  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="run folders that eval wrote eval.jsonl into")
-    ap.add_argument("--category", action="append", default=[],
-                    help="only the questions of this category (repeat for several); unset: all")
-    args = ap.parse_args()
-    missing = [r for r in args.runs if not (Path(r) / "eval.jsonl").is_file()]
-    if missing:
-        print(f"error: no eval.jsonl in {', '.join(missing)}: run eval there first", file=sys.stderr)
+    runs = read(__doc__)
+    if runs is None:
         return 2
     count = defaultdict(lambda: {"answers": 0, "picked": 0, "right": 0, "chance": 0.0})
-    for run in args.runs:
-        for r in read_jsonl(Path(run) / "eval.jsonl"):
-            if args.category and r["category"] not in args.category:
-                continue
+    for recs in runs.values():
+        for r in recs:
             question = r["messages"][-2]["content"]
             opts = options(question)
             if str(r.get("reference")) not in opts:

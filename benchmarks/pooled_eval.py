@@ -6,32 +6,20 @@ questions of the given categories (repeat it), such as the sources of seeds/publ
 
 Run: .venv/bin/python benchmarks/pooled_eval.py runs/full_s0 runs/full_s1 runs/full_s2
 """
-import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from imitate.records import read_jsonl  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_runs import read  # noqa: E402
 from imitate.stages.eval import against_base, paired_lines, sign_test  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="run folders that eval wrote eval.jsonl into")
-    ap.add_argument("--category", action="append", default=[],
-                    help="pool only the questions of this category (repeat for several); unset: all")
-    args = ap.parse_args()
-    missing = [r for r in args.runs if not (Path(r) / "eval.jsonl").is_file()]
-    if missing:
-        print(f"error: no eval.jsonl in {', '.join(missing)}: run eval (or scripts/demo.sh) there first",
-              file=sys.stderr)
+    runs = read(__doc__)
+    if runs is None:
         return 2
     total: dict = {}
-    for run in args.runs:
-        recs = [r for r in read_jsonl(Path(run) / "eval.jsonl") if not args.category or r["category"] in args.category]
-        if not recs:
-            print(f"error: {run}/eval.jsonl has no answers in the categories {', '.join(args.category)}", file=sys.stderr)
-            return 2
+    for run, recs in runs.items():
         models = dict.fromkeys(r["model"] for r in recs)
         right = {m: sum(bool(r["correct"]) for r in recs if r["model"] == m) for m in models}
         cells = []
