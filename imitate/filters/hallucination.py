@@ -117,7 +117,7 @@ class Hallucination(Filter):
         ref = rec.get("reference")
         refs = [str(r) for r in (ref if isinstance(ref, list) else [ref]) if r is not None and str(r).strip()]
         if refs:
-            ok, found = matches_reference(answer, refs if len(refs) > 1 else refs[0], turn(rec, "user"))
+            ok, found = matches_reference(answer, refs, turn(rec, "user"))
             if not ok:
                 return Drop("wrong_answer", f"reference {' | '.join(refs)!r}; the answer says {found.strip()[:80]!r}")
         return None

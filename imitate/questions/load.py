@@ -81,7 +81,9 @@ def accepted(value) -> str | list[str]:
     if not isinstance(value, (list, tuple)):
         return formats.text(value)
     answers = list(dict.fromkeys(t for t in map(formats.text, value) if t))
-    return answers[0] if len(answers) == 1 else answers if answers else ""
+    if len(answers) > 1:
+        return answers
+    return answers[0] if answers else ""
 
 
 def _normalize(q: dict, fields: formats.Fields) -> dict:
