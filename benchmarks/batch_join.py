@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from imitate import config as config_mod  # noqa: E402
-from imitate.questions.load import load_seeds  # noqa: E402
-from imitate.records import Appender  # noqa: E402
+from imitate.data.seeds import load_seeds  # noqa: E402
+from imitate.data.records import Appender  # noqa: E402
 from imitate.stages import collect  # noqa: E402
 from imitate.teacher.batch import join  # noqa: E402
 from imitate.teacher.client import Teacher  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from imitate.records import read_jsonl  # noqa: E402
+from imitate.data.records import read_jsonl  # noqa: E402
 
 
 def main() -> int:

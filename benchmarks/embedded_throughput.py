@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imitate import config as config_mod  # noqa: E402
 from imitate import embedded  # noqa: E402
-from imitate.questions.load import load_seeds  # noqa: E402
+from imitate.data.seeds import load_seeds  # noqa: E402
 from imitate.shipped import SEEDS  # noqa: E402
 from imitate.stages import collect  # noqa: E402
 from imitate.teacher.client import Teacher  # noqa: E402
-from imitate.teacher.engine import placement  # noqa: E402
+from imitate.device import placement  # noqa: E402
 from imitate.teacher.server import EmbeddedServer  # noqa: E402
 
 

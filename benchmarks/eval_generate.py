@@ -1,4 +1,4 @@
-"""How the eval stage generates on a local model: continuous batching (imitate.generate, imitate/decode.py)
+"""How the eval stage generates on a local model: continuous batching (imitate.eval.generate, imitate/decode.py)
 against plain batched `model.generate` (left padding; a batch runs until its longest answer ends), on the
 embedded SmolLM2-135M, the same chats (shipped seeds, or --seeds), batch size, max tokens and dtype,
 greedy, in one process.
@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from imitate import embedded, generate  # noqa: E402
-from imitate.questions.load import load_seeds  # noqa: E402
+from imitate import embedded  # noqa: E402
+from imitate.eval import generate  # noqa: E402
+from imitate.data.seeds import load_seeds  # noqa: E402
 from imitate.shipped import SEEDS  # noqa: E402
 
 

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from imitate.records import read_jsonl  # noqa: E402
+from imitate.data.records import read_jsonl  # noqa: E402
 
 
 def read(doc: str) -> dict[str, list[dict]] | None:

@@ -26,16 +26,13 @@ SETTINGS = {
 }
 
 CHILD = """
-import json, sys
-import torch
-from imitate import cli
-from imitate.stages import finetune
-from imitate.teacher import engine
+import json, os, sys
 s = json.loads(sys.argv[1])
-if "row_tokens" in s:
-    finetune.CPU_ROW_TOKENS = s["row_tokens"]
 if s.get("bf16") is False:
-    engine.fastest_cpu_dtype = lambda: torch.float32   # the student and the KD teacher in fp32
+    os.environ["IMITATE_CPU_DTYPE"] = "float32"   # the student and the KD teacher in fp32
+from imitate import cli, device
+if "row_tokens" in s:
+    device.CPU_ROW_TOKENS = s["row_tokens"]
 sys.exit(cli.main(["finetune", *sys.argv[2:]]))
 """
 

@@ -106,23 +106,26 @@ class Timer(TrainerCallback):
 def imitate_trainer(model, tok, chats, a, out_dir):
     from imitate.stages import finetune
     from imitate.train.data import encode_all
-    from imitate.train.trainer import StudentTrainer
+    from imitate.train.model import lora_config, sft_config
+    from imitate.train.student_trainer import StudentTrainer
     cfg = finetune.Config(run=out_dir, max_steps=a.steps, batch_size=a.batch, max_length=a.max_length,
                           lora_r=16, packing=True, gradient_checkpointing=a.gc)
-    dev = finetune.device_choices(cfg)
-    args = finetune.sft_config(cfg, dev, len(chats), out_dir)
+    dev = cfg.device()
+    args = sft_config(cfg, dev, len(chats), out_dir)
     args.logging_steps, args.disable_tqdm = a.steps, True
     return StudentTrainer(model=model, args=args, train_dataset=encode_all(tok, chats, "synthetic", a.max_length),
-                          processing_class=tok, peft_config=finetune.lora_config(cfg))
+                          processing_class=tok, peft_config=lora_config(cfg))
 
 
 def trl_trainer(model, tok, chats, a, out_dir):
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
+
+    from imitate.device import precision, training
     kw = {} if not a.baseline_no_gc else {"activation_checkpointing": False}
     args = SFTConfig(output_dir=out_dir, max_steps=a.steps, per_device_train_batch_size=a.batch,
-                     max_length=a.max_length, bf16=torch.cuda.is_available(), report_to="none",
+                     max_length=a.max_length, **precision(training(packing=False)), report_to="none",
                      save_strategy="no", logging_steps=a.steps, disable_tqdm=True, **kw)
     lora = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
     return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(chats), processing_class=tok,
@@ -130,9 +133,9 @@ def trl_trainer(model, tok, chats, a, out_dir):
 
 
 def measure(setup: str, shape: str, tok, chats, a) -> dict:
-    from imitate.stages import finetune
+    from imitate.device import training
     cuda = torch.cuda.is_available()
-    dev = finetune.device_choices(finetune.Config(packing=True))
+    dev = training(packing=True)
     attn = dev["attn"] if setup == "imitate" else "sdpa"
     dtype = torch.bfloat16 if cuda else torch.float32
     model = build_model(shape, len(tok), dtype, "cuda" if cuda else "cpu", attn)

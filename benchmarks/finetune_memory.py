@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from imitate.questions.load import load_seeds  # noqa: E402
+from imitate.data.seeds import load_seeds  # noqa: E402
 from imitate.shipped import SEEDS  # noqa: E402
 
 RECORDS, LONG = 69, 10

@@ -115,15 +115,16 @@ def run_one(kind: str, a, data, tok_stub, teacher):
     from peft import LoraConfig
     from trl import SFTConfig
 
+    from imitate.device import precision, training
     from imitate.distill.features import build_regressors, default_layer_map, text_config
-    from imitate.distill.trainer import KDTrainer
-    from imitate.train.trainer import StudentTrainer
+    from imitate.distill.kd_trainer import KDTrainer
+    from imitate.train.student_trainer import StudentTrainer
 
     gpu = torch.cuda.is_available()
     student = llama(a.student, 0, torch.bfloat16 if gpu else torch.float32)
     args = SFTConfig(output_dir=str(Path(a.out) / kind), max_steps=a.steps, per_device_train_batch_size=a.batch_size,
-                     learning_rate=1e-4, logging_steps=10, save_strategy="no", report_to=[], bf16=gpu,
-                     use_cpu=not gpu, max_length=a.seq_len, gradient_checkpointing=False,
+                     learning_rate=1e-4, logging_steps=10, save_strategy="no", report_to=[],
+                     **precision(training()), max_length=a.seq_len, gradient_checkpointing=False,
                      disable_tqdm=True)
     timer = StepTimer()
     kw = dict(model=student, args=args, train_dataset=Dataset.from_list(data), processing_class=tok_stub,

@@ -26,7 +26,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from imitate.embedded import MODEL_NAME, model_dir  # noqa: E402
-from imitate.records import read_conversations, read_jsonl, write_json, write_jsonl  # noqa: E402
+from imitate.data.records import read_jsonl, write_json, write_jsonl  # noqa: E402
+from imitate.data.formats import read_conversations  # noqa: E402
+from imitate.distill.options import KDOptions  # noqa: E402
 
 FALLBACK_QUESTIONS = [
     "What is 12 multiplied by 7?", "What is the chemical symbol for gold?", "Why is the sky blue?",
@@ -188,6 +189,7 @@ def topk_sidecar(a, tok, train, k: int):
     """`teacher topk` on the training conversations: (train dataset with the top-k columns, stats)."""
     from datasets import Dataset
 
+    from imitate.data import topk as sidecar
     from imitate.distill import topk as tk
     from imitate.train.data import encode_all
 
@@ -195,7 +197,7 @@ def topk_sidecar(a, tok, train, k: int):
     folder = Path(a.out) / f"topk_k{k}"
     t0 = time.time()
     rows, meta = tk.compute_local("embedded", recs, k, batch_size=8, max_length=a.max_length)
-    tk.write_local(folder, rows, meta)
+    sidecar.write_local(folder, rows, meta)
     secs = time.time() - t0
     ds = encode_all(tok, recs, "train", a.max_length)
     enc = [{"input_ids": i, "labels": lab} for i, lab in zip(ds["input_ids"], ds["labels"])]
@@ -215,8 +217,9 @@ def train_once(a, tok, train, held, kd_cfg=None, name=None, train_ds=None) -> di
     """One full fine-tuning run; KD when kd_cfg is given. Returns eval loss and step time."""
     from trl import SFTConfig
 
-    from imitate.distill.trainer import KDTrainer, kd_setup
-    from imitate.train.trainer import StudentTrainer
+    from imitate.device import precision, training
+    from imitate.distill.kd_trainer import KDTrainer, kd_setup
+    from imitate.train.student_trainer import StudentTrainer
     from kd_gpu import StepTimer   # this script's folder is on sys.path
     from imitate.train.data import encode_all
 
@@ -224,7 +227,8 @@ def train_once(a, tok, train, held, kd_cfg=None, name=None, train_ds=None) -> di
     args = SFTConfig(output_dir=str(Path(a.out) / name), max_steps=a.steps, per_device_train_batch_size=a.batch_size,
                      per_device_eval_batch_size=a.batch_size, learning_rate=a.lr, lr_scheduler_type="cosine",
                      warmup_steps=max(1, a.steps // 10), logging_steps=max(1, a.steps // 8), save_strategy="no",
-                     report_to=[], use_cpu=True, max_length=a.max_length, seed=a.seed, gradient_checkpointing=False,
+                     report_to=[], **precision(training()), max_length=a.max_length, seed=a.seed,
+                     gradient_checkpointing=False,
                      dataloader_num_workers=0, disable_tqdm=not sys.stderr.isatty())
     model = student(tok, a)
     # The finetune stage's encoding: loss (and KD terms) on the teacher's answer tokens only, and the
@@ -232,7 +236,7 @@ def train_once(a, tok, train, held, kd_cfg=None, name=None, train_ds=None) -> di
     train_ds = train_ds if train_ds is not None else encode_all(tok, train, "train", a.max_length)
     kw = dict(model=model, args=args, train_dataset=train_ds,
               eval_dataset=encode_all(tok, held, "held-out", a.max_length), processing_class=tok)
-    trainer = KDTrainer(**kw, **kd_setup(kd_cfg, model, tok)) if kd_cfg else StudentTrainer(**kw)
+    trainer = KDTrainer(**kw, **kd_setup(kd_cfg, model, tok, seed=a.seed)) if kd_cfg else StudentTrainer(**kw)
     timer = StepTimer()
     trainer.add_callback(timer)
     t0 = time.time()
@@ -268,14 +272,13 @@ def main(argv=None) -> int:
     print(f"{len(train)} training, {len(held)} held-out conversations; {a.steps} steps of {a.batch_size}; "
           f"student d={a.student_hidden} x {a.student_layers} layers", flush=True)
     ce = cached(a, "ce", train, held, None, lambda: train_once(a, tok, train, held))
-    kd_cfg = SimpleNamespace(kd_teacher=["embedded"], kd=["logit", "feature"], layer_map=a.layer_map,
-                             kd_temperature=a.temperature, lambda_ce=1.0, lambda_kl=a.lambda_kl,
-                             lambda_mse=a.lambda_mse, rng_seed=a.seed)
+    kd_cfg = KDOptions(kd_teacher=["embedded"], kd=["logit", "feature"], layer_map=a.layer_map,
+                       kd_temperature=a.temperature, lambda_ce=1.0, lambda_kl=a.lambda_kl, lambda_mse=a.lambda_mse)
     kd = cached(a, "kd", train, held, kd_cfg, lambda: train_once(a, tok, train, held, kd_cfg))
     runs = {"ce": ce, "kd": kd}
     for k in (20, 5):
-        tk_cfg = SimpleNamespace(kd_teacher=[], kd=["topk"], layer_map="", kd_temperature=a.temperature,
-                                 lambda_ce=1.0, lambda_kl=a.lambda_kl, lambda_mse=0.0, rng_seed=a.seed, k=k)
+        tk_cfg = KDOptions(kd_teacher=[], kd=["topk"], layer_map="", kd_temperature=a.temperature,
+                           lambda_ce=1.0, lambda_kl=a.lambda_kl, lambda_mse=0.0)
 
         def run_topk(k=k, tk_cfg=tk_cfg):
             ds, info = topk_sidecar(a, tok, train, k)

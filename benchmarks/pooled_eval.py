@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_runs import read  # noqa: E402
-from imitate.stages.eval import against_base, paired_lines, sign_test  # noqa: E402
+from imitate.eval.stats import against_base, paired_lines, sign_test  # noqa: E402
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from imitate import config as config_mod
 from imitate.errors import UserError
 from imitate.rundir import STAGES
 
-COMMANDS = {**STAGES, "student": "imitate.stages.student", "teacher": "imitate.teacher.serve_cli"}
+COMMANDS = {name: f"imitate.stages.{name}" for name in (*STAGES, "student", "teacher")}
 RENAMED = {"seeds": "questions"}   # former subcommand names: still run, with a warning
 
 SUMMARY = {

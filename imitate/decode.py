@@ -52,6 +52,12 @@ class Row:
             self.generator = torch.Generator().manual_seed(self.seed)
 
 
+def stops(model, tok) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
+    return {i for i in ids if i is not None}
+
+
 def pick(row: Row, logits: torch.Tensor) -> int:
     """The row's next token from its last logits: argmax, or a draw at its temperature and top_p."""
     if row.temperature <= 0:

@@ -68,3 +68,8 @@ def model_dir() -> Path:
     os.replace(tmp, out)
     print(f"converted in {time.time() - t0:.0f}s", file=sys.stderr)
     return out
+
+
+def resolve(name: str | None) -> str:
+    """A model named by the user: unset or 'embedded' is the embedded model's folder; anything else is kept."""
+    return str(model_dir()) if name in (None, "embedded") else name

@@ -1,17 +1,21 @@
 """The run folder: every file a stage reads or writes, by name, in one place.
 
-Each stage module declares `READS` and `WRITES` as names of `FILES`; `RunDir(path).collected` is
-the path of collected.jsonl in that folder. inspect, report, docs/architecture.md and the README's
-table of files derive from these declarations, and a test checks that each stage writes exactly
-what it declares.
+`STAGES` holds what each stage reads and writes, as names of `FILES` (data: this module imports no
+stage); `RunDir(path).collected` is the path of collected.jsonl in that folder. inspect, report and
+the table of files in docs/architecture.md derive from these declarations, and a test checks that each
+stage writes exactly what it declares.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import NamedTuple
 
 DEFAULT = "runs/default"   # the run folder of every stage when --run is not given
+
+
+class Stage(NamedTuple):
+    reads: tuple[str, ...]    # names of FILES
+    writes: tuple[str, ...]
 
 
 class File(NamedTuple):
@@ -62,15 +66,27 @@ FILES = {
     "report_config": File("report_config.json", "the settings of report"),
 }
 
-# stage -> its module; in pipeline order
+# stage -> (the run-folder files it reads, those it writes), in pipeline order. The stage modules
+# (imitate.stages.NAME) take their READS and WRITES from here; a test checks that each writes exactly these.
 STAGES = {
-    "questions": "imitate.stages.questions",
-    "collect": "imitate.stages.collect",
-    "filter": "imitate.stages.filter",
-    "finetune": "imitate.stages.finetune",
-    "eval": "imitate.stages.eval",
-    "export": "imitate.stages.export",
-    "report": "imitate.stages.report",
+    "questions": Stage(reads=("questions_requests",),
+                 writes=("questions", "questions_dropped", "questions_failed", "questions_requests",
+                         "questions_stats", "questions_config", "teacher_log")),
+    "collect": Stage(reads=("questions", "collected", "failed", "batches", "batch_input", "batch_output"),
+                 writes=("collected", "failed", "collect_stats", "collect_config", "teacher_log", "batches",
+                         "batch_input", "batch_output", "topk")),
+    "filter": Stage(reads=("collected",),
+                 writes=("kept", "dropped", "filter_stats", "filter_config")),
+    "finetune": Stage(reads=("kept", "topk"),
+                 writes=("student", "finetune_logs", "finetune_stats", "finetune_config")),
+    "eval": Stage(reads=("kept", "collected", "student", "finetune_stats", "finetune_config", "eval_requests"),
+                 writes=("eval_requests", "eval", "eval_stats", "eval_config", "teacher_log")),
+    "export": Stage(reads=("kept",),
+                 writes=("export", "export_config")),
+    "report": Stage(reads=("collected", "failed", "kept", "dropped", "collect_stats", "filter_stats",
+                           "finetune_stats", "eval", "eval_stats", "collect_config", "filter_config",
+                           "finetune_config", "eval_config"),
+                 writes=("report", "report_config")),
 }
 
 
@@ -93,18 +109,9 @@ class RunDir:
         return str(self.path)
 
 
-def stage_io() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """stage -> (READS, WRITES), read from the stage modules."""
-    out = {}
-    for stage, module in STAGES.items():
-        mod = importlib.import_module(module)
-        out[stage] = (tuple(mod.READS), tuple(mod.WRITES))
-    return out
-
-
 def files_table() -> str:
     """The Markdown table of a run folder's files: which stage writes each, which read it."""
-    io = stage_io()
+    io = STAGES
     rows = ["| file | written by | read by | holds |", "|---|---|---|---|"]
     for key, f in FILES.items():
         writers = [s for s, (_, w) in io.items() if key in w]
@@ -115,5 +122,5 @@ def files_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":   # python -m imitate.rundir: the table for README.md and docs/architecture.md
+if __name__ == "__main__":   # python -m imitate.rundir: the table for docs/architecture.md
     print(files_table())

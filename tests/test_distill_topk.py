@@ -13,7 +13,7 @@ from test_finetune import write_kept
 
 from imitate.cli import main
 from imitate.distill import check_kd
-from imitate.distill import topk as tk
+from imitate.data import topk as sidecar
 from imitate.distill.losses import topk_kd
 from imitate.errors import UserError
 
@@ -113,7 +113,7 @@ def test_fault_server_returns_top_logprobs_and_records_carry_them(tmp_path):
         assert main(collect_args(srv, seeds, run, k=4)) == 0
         assert all(r["body"]["logprobs"] is True and r["body"]["top_logprobs"] == 4 for r in srv.requests)
         assert all("logprobs" not in r["teacher"]["params"] for r in lines(run / "collected.jsonl"))
-    meta, rows = tk.load(run / "topk")
+    meta, rows = sidecar.load(run / "topk")
     recs = lines(run / "collected.jsonl")
     assert meta["k"] == 4 and meta["source"] == "api" and set(rows) == {r["id"] for r in recs}
     for r in recs:
@@ -131,7 +131,7 @@ def test_a_teacher_without_logprobs_warns_once_and_goes_on(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("returned no logprobs") == 1
     assert len(lines(run / "collected.jsonl")) == 6
-    assert tk.shards(run / "topk") == []
+    assert sidecar.shards(run / "topk") == []
 
 
 def test_sidecar_survives_kill_9_and_resume(tmp_path):
@@ -149,9 +149,9 @@ def test_sidecar_survives_kill_9_and_resume(tmp_path):
         assert main(args) == 0
         assert main(args) == 0   # nothing to send: the sidecar stays as it is
     recs = lines(out)
-    _, rows = tk.load(run / "topk")
+    _, rows = sidecar.load(run / "topk")
     assert len(recs) == 2 * n and set(rows) == {r["id"] for r in recs}
-    assert sum(len(tk.shard_ids(run / "topk")) for _ in [0]) == 2 * n
+    assert sum(len(sidecar.shard_ids(run / "topk")) for _ in [0]) == 2 * n
     assert not (run / "topk" / "staging.jsonl").exists()
 
 
@@ -183,7 +183,7 @@ def test_teacher_topk_then_finetune_kd_topk(tmp_path, tiny, teacher):  # noqa: F
     from imitate.stages import finetune
     write_kept(tmp_path / "kept.jsonl")
     assert main(["teacher", "topk", "--run", str(tmp_path), "--teacher-model", str(teacher), "--k", "5"]) == 0
-    meta, rows = tk.load(tmp_path / "topk")
+    meta, rows = sidecar.load(tmp_path / "topk")
     assert meta["k"] == 5 and meta["source"] == "local" and meta["vocab_hash"] and len(rows) == 24
     cfg = finetune.Config(run=str(tmp_path), student=str(tiny), max_steps=8, batch_size=4, kd=["topk"],
                           kd_temperature=1.0, learning_rate=2e-2, lambda_ce=0.0)

@@ -1,7 +1,6 @@
 """KDTrainer and kd_setup on tiny random LLaMAs (teacher d=64, 4 layers; student d=32, 2 layers)
 sharing the embedded tokenizer. A few optimizer steps each; no network."""
 import os
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,10 +15,11 @@ from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 from imitate.distill.features import load_regressors, pair_key, rms_normalize  # noqa: E402
 from imitate.distill.losses import feature_kd, logit_kd  # noqa: E402
-from imitate.distill.trainer import KDTrainer, kd_setup  # noqa: E402
+from imitate.distill.kd_trainer import KDTrainer, kd_setup  # noqa: E402
 from imitate.embedded import model_dir  # noqa: E402
 from imitate.errors import UserError  # noqa: E402
-from imitate.teacher.engine import fastest_cpu_dtype  # noqa: E402
+from imitate.device import fastest_cpu_dtype, precision, training  # noqa: E402
+from imitate.distill.options import KDOptions  # noqa: E402
 
 
 def tiny_llama(tok, hidden, layers, seed):
@@ -56,16 +56,16 @@ def dataset():
 
 
 def kd_cfg(teacher_dir, kd=("logit", "feature"), **kw):
-    base = dict(kd_teacher=[str(teacher_dir)], kd=list(kd), layer_map="", kd_temperature=2.0, rng_seed=None,
+    base = dict(kd_teacher=[str(teacher_dir)], kd=list(kd), layer_map="", kd_temperature=2.0,
                 lambda_ce=1.0, lambda_kl=1.0, lambda_mse=1.0)
-    return SimpleNamespace(**{**base, **kw})
+    return KDOptions(**{**base, **kw})
 
 
 def make_trainer(tmp_path, tok, dataset, teacher_dir, peft=True, kd=("logit", "feature"), steps=3, **kw):
     model = tiny_llama(tok, 32, 2, seed=0)
     extra = kd_setup(kd_cfg(teacher_dir, kd, **kw), model, tok)
     args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=steps, per_device_train_batch_size=4,
-                     learning_rate=1e-2, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
+                     learning_rate=1e-2, logging_steps=1, save_strategy="no", report_to=[], **precision(training()),
                      max_length=64, seed=0, dataloader_num_workers=0)
     peft_config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM") if peft else None
     return KDTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=dataset,
@@ -244,7 +244,7 @@ def test_logged_kd_terms_add_up_to_the_loss_over_micro_batches(tmp_path, tok, da
     extra = kd_setup(kd_cfg(teacher_dir, ("logit",), lambda_ce=1.0, lambda_kl=1.0), model, tok)
     args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=1,
                      gradient_accumulation_steps=4, learning_rate=1e-2, logging_steps=1, save_strategy="no",
-                     report_to=[], use_cpu=True, max_length=64, seed=0, dataloader_num_workers=0, bf16=False)
+                     report_to=[], max_length=64, seed=0, dataloader_num_workers=0, **precision(training(bf16=False)))
     trainer = KDTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok, **extra)
     trainer.train()
     logs = [h for h in trainer.state.log_history if "kd_kl" in h]

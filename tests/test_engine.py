@@ -125,12 +125,14 @@ def test_cpu_dtype_can_be_set_and_a_wrong_one_is_refused(monkeypatch):
 
     from imitate.errors import UserError
 
-    pick = engine_mod.fastest_cpu_dtype
+    from imitate import device
+
+    pick = device.fastest_cpu_dtype
     try:
         for name, want in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
             monkeypatch.setenv("IMITATE_CPU_DTYPE", name)
             pick.cache_clear()
-            assert pick() is want and engine_mod.placement("cpu") == ("cpu", want)
+            assert pick() is want and device.placement("cpu") == ("cpu", want)
         monkeypatch.setenv("IMITATE_CPU_DTYPE", "fp16")
         pick.cache_clear()
         with pytest.raises(UserError, match="float32 or bfloat16, not 'fp16'"):

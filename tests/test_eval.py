@@ -11,12 +11,14 @@ import torch
 from conftest import kill_9_after, run_cli
 from fault_server import FaultServer
 
-from imitate import generate
+from imitate.eval import generate
 from imitate.cli import main
 from imitate.errors import UserError
-from imitate.likelihood import answer_nll
-from imitate.records import Appender, read_jsonl
+from imitate.eval.likelihood import answer_nll
+from imitate.data.records import Appender, read_jsonl
 from imitate.rundir import RunDir
+from imitate.eval import questions, stats
+from imitate.eval.local import request_key
 from imitate.stages import eval as ev
 
 SEEDS = [  # id, category, question, reference
@@ -87,10 +89,10 @@ def stub(run, seeds, models=("base", "student"), students=(), answers=None):
     local = ev.local_models(cfg, RunDir(run), trained)
     params = {"max_tokens": cfg.max_tokens, "temperature": cfg.temperature}
     with Appender(run / "eval_requests.jsonl") as out:
-        for q in ev.new_questions(cfg, set()):
+        for q in questions.new_questions(cfg.eval_seeds, {}, cfg.rng_seed, set()):
             for m in models:
-                chat = ev.student_chat(q, trained["student_system"])
-                out.write({"id": ev.request_key(local[m]["label"], chat, params), "kind": m, "messages": chat,
+                chat = questions.student_chat(q, trained["student_system"])
+                out.write({"id": request_key(local[m]["label"], chat, params), "kind": m, "messages": chat,
                            "content": (answers or ANSWERS)[m][q["id"]], "finish_reason": "stop"})
 
 
@@ -151,10 +153,10 @@ def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
 
 
 def test_sign_test_on_known_splits():
-    assert ev.sign_test(0, 0) == 1.0 and ev.sign_test(3, 3) == 1.0
-    assert ev.sign_test(5, 0) == ev.sign_test(0, 5) == 0.0625   # 2 / 2^5
-    assert ev.sign_test(6, 1) == 0.125   # 2 (1 + 7) / 2^7
-    assert ev.sign_test(10, 0) == 0.002   # 2 / 1024, rounded
+    assert stats.sign_test(0, 0) == 1.0 and stats.sign_test(3, 3) == 1.0
+    assert stats.sign_test(5, 0) == stats.sign_test(0, 5) == 0.0625   # 2 / 2^5
+    assert stats.sign_test(6, 1) == 0.125   # 2 (1 + 7) / 2^7
+    assert stats.sign_test(10, 0) == 0.002   # 2 / 1024, rounded
 
 
 def test_a_judge_that_always_says_a_gives_ties(run_dir, tmp_path):
@@ -502,7 +504,7 @@ def test_answer_nll_is_the_models_own_loss_on_the_answer_tokens(tiny):  # noqa: 
 def test_held_out_answers_to_one_prompt_make_one_question(tmp_path):
     """collect --samples 2 gives two answers to one prompt; held out together, they are one question."""
     from imitate.rundir import RunDir
-    from imitate.stages.eval import held_out
+    from imitate.eval.questions import held_out
 
     def rec(i, seed, question, answer):
         return {"id": i, "seed_id": seed, "category": "math", "reference": "4",

@@ -106,7 +106,7 @@ def test_error_turns_out_of_order_for_sharegpt(tmp_path, capsys):
 
 @pytest.mark.parametrize("fmt", export.FORMATS)
 def test_round_trip_through_each_format(run_dir, fmt, capsys):
-    from imitate.records import read_conversations
+    from imitate.data.formats import read_conversations
     assert cli.main(["export", "--run", str(run_dir), "--format", fmt]) == 0
     out = run_dir / "export" / (fmt + export.SUFFIX[fmt])
     capsys.readouterr()

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from imitate.balance import Balance
+from imitate.filters.balance import Balance
 from imitate.filters import FILTERS
-from imitate.records import read_conversations
-from imitate.stages.filter import apply_filters
+from imitate.data.formats import read_conversations
+from imitate.filters.apply import apply_filters
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SETS = [FIXTURES / "filter" / "labelled.jsonl", FIXTURES / "filter_heldout" / "heldout.jsonl",

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
 
-from imitate.records import read_conversations  # noqa: E402
+from imitate.data.formats import read_conversations  # noqa: E402
 from imitate.stages.filter import Config, run  # noqa: E402
 
 REAL = ROOT / "tests" / "fixtures" / "real"

@@ -6,7 +6,8 @@ import pytest
 from conftest import run_cli
 
 from imitate.errors import UserError
-from imitate.stages.filter import Config, build_filters, per_record, run
+from imitate.stages.filter import Config, run
+from imitate.filters.apply import build_filters, per_record
 
 FIX = Path(__file__).parent / "fixtures" / "filter"
 

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from imitate import cli  # noqa: E402
+from imitate import cli, device  # noqa: E402
 from imitate.errors import UserError  # noqa: E402
 from imitate.stages import finetune  # noqa: E402
 from imitate.train import data  # noqa: E402
@@ -78,7 +78,7 @@ def test_trainer_loss_is_cross_entropy_on_assistant_tokens(tmp_path, tiny):
 def test_packing_keeps_records_apart(tmp_path, tiny, monkeypatch):
     """Packed, padding-free eval (the GPU path) gives the same loss as padded batches: the records
     in one packed row do not attend to each other."""
-    monkeypatch.setattr(finetune, "CPU_ROW_TOKENS", 1)   # one record per pass: no padding-free rows
+    monkeypatch.setattr(device, "CPU_ROW_TOKENS", 1)   # one record per pass: no padding-free rows
     plain, _ = finetune.build_trainer(make_cfg(tmp_path, tiny, packing=False, batch_size=8))
     assert not plain.args.padding_free
     packed, _ = finetune.build_trainer(make_cfg(tmp_path, tiny, packing=True, batch_size=8))
@@ -87,10 +87,10 @@ def test_packing_keeps_records_apart(tmp_path, tiny, monkeypatch):
 
 
 def test_cpu_micro_batch_is_the_largest_divisor_that_fits():
-    assert finetune.cpu_micro_batch(4, 320) == 4
-    assert finetune.cpu_micro_batch(8, 1024) == 2
-    assert finetune.cpu_micro_batch(6, 700) == 2
-    assert finetune.cpu_micro_batch(8, 4096) == 1
+    assert device.cpu_micro_batch(4, 320) == 4
+    assert device.cpu_micro_batch(8, 1024) == 2
+    assert device.cpu_micro_batch(6, 700) == 2
+    assert device.cpu_micro_batch(8, 4096) == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path")
@@ -98,14 +98,14 @@ def test_cpu_padding_free_micro_batches_train_as_one_record_at_a_time(tmp_path, 
     """On CPU a step's records go through flattened into one padding-free row: the same training loss
     as one record per forward pass (records do not attend to each other), and rows are cut to max_length."""
     loss = {}
-    for row_tokens in (1, finetune.CPU_ROW_TOKENS):
-        monkeypatch.setattr(finetune, "CPU_ROW_TOKENS", row_tokens)
+    for row_tokens in (1, device.CPU_ROW_TOKENS):
+        monkeypatch.setattr(device, "CPU_ROW_TOKENS", row_tokens)
         trainer, info = finetune.build_trainer(make_cfg(tmp_path, tiny, bf16=False, lora_dropout=0.0, max_length=38))
         assert info["device"]["micro_batch"] == (1 if row_tokens == 1 else 4)
         assert trainer.args.padding_free == (row_tokens > 1)
         assert max(len(r) for r in trainer.train_dataset["input_ids"]) == 38   # cut inside the answers, as TRL would
         loss[row_tokens] = trainer.train().training_loss
-    assert loss[1] > 0 and loss[1] == pytest.approx(loss[finetune.CPU_ROW_TOKENS], rel=1e-4)
+    assert loss[1] > 0 and loss[1] == pytest.approx(loss[device.CPU_ROW_TOKENS], rel=1e-4)
 
 
 # -- data preparation --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""imitate.formats: one reader for every container, format detection, conversion to conversations
+"""imitate.data.formats: one reader for every container, format detection, conversion to conversations
 and to seed questions, and the errors for records that fit nothing."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from imitate import formats, tables
+from imitate.data import formats, tables
 from imitate.errors import UserError
-from imitate.questions.load import load_seeds
-from imitate.records import read_conversations
+from imitate.data.seeds import load_seeds
+from imitate.data.formats import read_conversations
 
 REAL = Path(__file__).parent / "fixtures" / "real"
 

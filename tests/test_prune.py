@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from imitate import cli, prune  # noqa: E402
+from imitate import cli  # noqa: E402
+from imitate.train import prune  # noqa: E402
 
 LAYERS = 6
 IDENTITY = (2, 3)   # layers made exact identities: their influence is 0

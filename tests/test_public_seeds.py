@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imitate.prompts import question_kind
-from imitate.questions.load import load_seeds
+from imitate.teacher.prompts import question_kind
+from imitate.data.seeds import load_seeds
 
 PUBLIC = Path(__file__).resolve().parents[1] / "seeds" / "public"
 SOURCES = {"arc_easy", "commonsenseqa", "nq_open", "openbookqa", "svamp", "triviaqa", "webquestions"}

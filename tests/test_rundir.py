@@ -11,10 +11,10 @@ from seed_teacher import teacher
 from test_questions_stage import seeds_file
 
 from imitate import config as config_mod
-from imitate.balance import Balance
+from imitate.filters.balance import Balance
 from imitate.cli import main
 from imitate.filters import FILTERS
-from imitate.rundir import DEFAULT, FILES, STAGES, RunDir, files_table, stage_io
+from imitate.rundir import DEFAULT, FILES, STAGES, RunDir, files_table
 
 
 def snapshot(run: Path) -> dict[str, float]:
@@ -27,7 +27,7 @@ def written(run: Path, before: dict) -> set[str]:
 
 
 def check(stage: str, run: Path, before: dict) -> None:
-    _, writes = stage_io()[stage]
+    _, writes = STAGES[stage]
     names = written(run, before)
     declared = {FILES[k].name for k in writes}
     always = {FILES[k].name for k in writes if not FILES[k].when}
@@ -75,8 +75,8 @@ def test_collect_asks_the_questions_the_questions_stage_wrote(tmp_path, capsys):
 
 
 def test_one_default_run_folder():
-    for stage, module in STAGES.items():
-        cls = __import__(module, fromlist=["Config"]).Config
+    for stage in STAGES:
+        cls = __import__(f"imitate.stages.{stage}", fromlist=["Config"]).Config
         run = next(f for f in cls.__dataclass_fields__.values() if f.name == "run")
         assert str(run.default) == DEFAULT, stage
 
@@ -103,22 +103,22 @@ def test_abbreviations_are_refused(capsys):
     assert e.value.code == 2 and "unrecognized arguments: --seed" in capsys.readouterr().err
 
 
-def _codes_in_readme() -> dict[str, set[str]]:
-    text = (ROOT / "README.md").read_text()
+def _codes_in_usage() -> dict[str, set[str]]:
+    text = (ROOT / "docs" / "usage.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| ([a-z_, ]+) \|", text, re.M)
     return {name: {c.strip() for c in codes.split(",")} for name, codes in rows}
 
 
 def test_readme_filter_table_matches_the_declared_codes():
-    readme = _codes_in_readme()
+    readme = _codes_in_usage()
     for name, cls in {**FILTERS, "balance": Balance}.items():
         assert readme.get(name) == set(cls.codes), name
 
 
 def test_readme_and_architecture_show_the_generated_file_table():
     table = files_table()
-    for doc in ("README.md", "docs/architecture.md"):
-        assert table in (ROOT / doc).read_text(), f"{doc}: regenerate with python -m imitate.rundir"
+    assert table in (ROOT / "docs/architecture.md").read_text(), \
+        "docs/architecture.md: regenerate with python -m imitate.rundir"
 
 
 def test_rundir_names_every_file():

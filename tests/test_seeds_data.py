@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from imitate.errors import UserError
-from imitate.prompts import question_kind
-from imitate.questions.load import load_seeds
+from imitate.teacher.prompts import question_kind
+from imitate.data.seeds import load_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds" / "seeds.jsonl"

@@ -12,8 +12,9 @@ from peft import LoraConfig  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
+from imitate.device import precision, training  # noqa: E402
 from imitate.embedded import model_dir  # noqa: E402
-from imitate.train import trainer as st  # noqa: E402
+from imitate.train import student_trainer as st  # noqa: E402
 from imitate.train.data import encode_all  # noqa: E402
 
 
@@ -33,7 +34,7 @@ def make(tmp_path, tok, peft, bf16=False):
     data = encode_all(tok, [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
                             for q, a in qa], "test")   # finetune's encoding: labels on the answers only
     args = SFTConfig(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4,
-                     save_strategy="no", report_to=[], use_cpu=True, max_length=64, seed=0, bf16=bf16,
+                     save_strategy="no", report_to=[], max_length=64, seed=0, **precision(training(bf16=bf16)),
                      dataloader_num_workers=0)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM") if peft else None
     trainer = st.StudentTrainer(model=LlamaForCausalLM(cfg), args=args, train_dataset=data,

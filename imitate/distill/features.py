@@ -97,7 +97,7 @@ def build_regressors(pairs, d_student: int, d_teacher: int, seed: int | None = N
 
 def save_regressors(regressors: nn.ModuleDict, pairs, path: str | Path) -> Path:
     """Write regressor.pt (atomically): the layer map and the Linear weights, on CPU."""
-    from imitate.records import atomic_open
+    from imitate.data.records import atomic_open
 
     path = Path(path)
     if path.is_dir() or not path.suffix:

@@ -21,7 +21,7 @@ class Filter:
     """Base class. Thresholds are class attributes listed in `params`; the constructor may override
     them (`Dedup(threshold=0.9)`), and `thresholds()` reports them for filter_stats.json."""
     name = ""
-    codes: dict[str, str] = {}     # drop code -> one line of meaning (README's filter table)
+    codes: dict[str, str] = {}     # drop code -> one line of meaning (the filter table in docs/usage.md)
     params: tuple[str, ...] = ()
 
     def __init__(self, **overrides):

@@ -7,9 +7,9 @@ import zlib
 
 import numpy as np
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
 from imitate.text.words import normalize
-from imitate.records import turn
 
 # Han and kana have no spaces: each character is a token there; elsewhere a run of letters/digits.
 TOKEN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]|[^\W_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")

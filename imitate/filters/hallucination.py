@@ -3,11 +3,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
 from imitate.text.answers import answer_key, matches_reference
 from imitate.text.arithmetic import false_equations
 from imitate.text.words import strip_code, words
-from imitate.records import turn
 
 # A sentence does not end on these (English, Spanish, Korean particles): a text that stops on one,
 # lowercase as written, was cut ("... and the", but "Plan A" and "Answer: A" are whole).

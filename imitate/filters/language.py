@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
-from imitate.records import turn
 from imitate.text.language import LANG_SCRIPT, identify, named
 
 

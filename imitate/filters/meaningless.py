@@ -6,10 +6,19 @@ import zlib
 from collections import Counter
 from functools import lru_cache
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
-from imitate.text.words import (SEP, STOP_ALL, WORD_RE, YES_NO, prose, stopwords_for, strip_code, without_code,
-                                words)
-from imitate.records import turn
+from imitate.text.words import (
+    SEP,
+    STOP_ALL,
+    WORD_RE,
+    YES_NO,
+    prose,
+    stopwords_for,
+    strip_code,
+    without_code,
+    words,
+)
 
 VOWELS = "aeiouyáéíóúàèìòùâêîôûäëïöüãõåæœø"
 NO_VOWELS = str.maketrans("", "", VOWELS)

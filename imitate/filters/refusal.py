@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
-from imitate.text.words import cjk_share, length_units
-from imitate.records import turn
 from imitate.text.refusal import find_phrases, plain
+from imitate.text.words import cjk_share, length_units
 
 
 def _size(answer: str) -> float:

@@ -5,10 +5,18 @@ import math
 import re
 from functools import lru_cache
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
-from imitate.text.words import (CALL_RE, CODE_END_RE, CODE_START_RE, FENCE_RE, cjk_share, is_code_line,
-                                length_units, words)
-from imitate.records import turn
+from imitate.text.words import (
+    CALL_RE,
+    CODE_END_RE,
+    CODE_START_RE,
+    FENCE_RE,
+    cjk_share,
+    is_code_line,
+    length_units,
+    words,
+)
 
 # What a question demands, from its wording (English, Korean, Spanish, French, German cues).
 ONE_WORD_RE = re.compile(
@@ -124,7 +132,7 @@ def list_items(answer: str, max_words: int = 6) -> int:
 
 def instruction(rec: dict) -> str:
     """The last user turn less the material it carries: Alpaca's `input` and Dolly's `context` are
-    joined to the instruction (imitate.formats.join_input) and kept as the record's `input`. The
+    joined to the instruction (imitate.data.formats.join_input) and kept as the record's `input`. The
     material is what the task works on (a passage that says "list" or "why"), not what it demands."""
     question = turn(rec, "user")
     for key in ("input", "context"):

@@ -4,29 +4,27 @@ Whatever a stage has not written yet is None, so the same code reads a run with 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from imitate.data.records import iter_jsonl, read_json, turn
 from imitate.errors import UserError
-from imitate.records import iter_jsonl, turn
-from imitate.rundir import FILES, stage_io
-from imitate.stages.report import READS as REPORTED
+from imitate.rundir import FILES, STAGES
 from imitate.text.language import guess
 
-# file name -> RunData attribute: the files report.html shows (imitate.stages.report.READS): JSONL files
+# file name -> RunData attribute: the files report.html shows (STAGES["report"].reads): JSONL files
 # as DataFrames, JSON files (stats and settings) as dicts
-FRAMES = {FILES[k].name: k for k in REPORTED if FILES[k].name.endswith(".jsonl")}
-STATS = {FILES[k].name: k for k in REPORTED if FILES[k].name.endswith(".json")}
+FRAMES = {FILES[k].name: k for k in STAGES["report"].reads if FILES[k].name.endswith(".jsonl")}
+STATS = {FILES[k].name: k for k in STAGES["report"].reads if FILES[k].name.endswith(".json")}
 
 
 def stage_files() -> dict[str, list[str]]:
     """stage -> the names of the files it writes; the first (its stats file, written last, or its
     main output) marks the stage as done."""
     out = {}
-    for stage, (_, writes) in stage_io().items():
+    for stage, (_, writes) in STAGES.items():
         names = [FILES[k].name for k in writes]
         names.sort(key=lambda n: not n.endswith("_stats.json"))
         out[stage] = names
@@ -118,16 +116,6 @@ def read_frame(path: Path) -> pd.DataFrame:
     return add_columns(df)
 
 
-def read_stats(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"invalid JSON: {e.msg}", path, e.lineno) from None
-    if not isinstance(obj, dict):
-        raise UserError("a stats file must hold a JSON object", path)
-    return obj
-
-
 def load_run(run_dir: str | Path) -> RunData:
     """Read every known file of a run folder; what is absent stays None."""
     path = Path(run_dir)
@@ -139,7 +127,7 @@ def load_run(run_dir: str | Path) -> RunData:
             setattr(run, attr, read_frame(path / name))
     for name, attr in STATS.items():
         if (path / name).is_file():
-            setattr(run, attr, read_stats(path / name))
+            setattr(run, attr, read_json(path / name))
     return run
 
 

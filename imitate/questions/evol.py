@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 import random
 
-from imitate.questions.asker import Asker
 from imitate.questions.parse import clean_evolved, parse_judgement
 from imitate.questions.pool import Pool, language_of, question_id
 from imitate.questions.rules import Drop, check_answer_sorry, check_question
 from imitate.questions.similarity import rouge_l
+from imitate.teacher.session import Asker
 
 
 def lineages(seeds: list[dict], n: int, rounds: int, seed: int) -> list[dict]:

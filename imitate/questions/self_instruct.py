@@ -13,10 +13,10 @@ import math
 import random
 from collections import defaultdict
 
-from imitate.questions.asker import Asker
 from imitate.questions.parse import parse_list
 from imitate.questions.pool import Pool, language_of, question_id
 from imitate.questions.rules import Drop
+from imitate.teacher.session import Asker
 
 OVERASK = 1.5   # questions asked per question missing: about a third are dropped by the rules
 

@@ -6,14 +6,14 @@ a `dataset_info.json` entry beside it lets LLaMA-Factory use the folder as its `
 Parquet copy carries them; JSON infers them from the values, so an all-empty `history` reads as a
 list of nulls there; to load several JSON exports in one call, pass their types:
 `load_dataset("json", data_files=[a, b], features=export.features("alpaca"))`.
-The input may be in any format imitate.formats reads (--input-format; an Alpaca or Dolly record's
+The input may be in any format imitate.data.formats reads (--input-format; an Alpaca or Dolly record's
 `input` is split back off the instruction).
 
   openai    {"messages": [{"role", "content"}, ...]} per line: OpenAI fine-tuning, TRL, Axolotl
   sharegpt  [{"conversations": [{"from": "human"|"gpt", "value"}], "system"}, ...]
   alpaca    [{"instruction", "input", "output", "system", "history": [[user, assistant], ...]}, ...]
 Records with images add `images` (their paths) and an `<image>` per image in the first user turn
-(LLaMA-Factory's multimodal convention; imitate.vision.images.export_row).
+(LLaMA-Factory's multimodal convention; imitate.data.images.export_row).
 """
 from __future__ import annotations
 
@@ -23,17 +23,16 @@ from pathlib import Path
 
 from imitate import config as config_mod
 from imitate.config import opt
+from imitate.data.formats import CONVERSATION_FORMATS, JOIN, iter_conversations
+from imitate.data.images import export_row, export_rows
+from imitate.data.records import atomic_open, write_json, write_jsonl
 from imitate.errors import UserError
-from imitate.formats import CONVERSATION_FORMATS, JOIN, iter_conversations
-from imitate.records import atomic_open, write_json, write_jsonl
-from imitate.rundir import DEFAULT, RunDir
-from imitate.vision.images import export_row, export_rows
+from imitate.rundir import DEFAULT, STAGES, RunDir
 
 FORMATS = ("openai", "sharegpt", "alpaca")
 SUFFIX = {"openai": ".jsonl", "sharegpt": ".json", "alpaca": ".json"}
 SHAREGPT_ROLE = {"user": "human", "assistant": "gpt"}
-READS = ("kept",)
-WRITES = ("export", "export_config")
+READS, WRITES = STAGES["export"]
 
 
 @dataclass

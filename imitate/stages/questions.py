@@ -29,40 +29,34 @@ from dataclasses import dataclass
 
 from imitate import config as config_mod
 from imitate.config import opt
+from imitate.data.records import write_json, write_jsonl
+from imitate.data.seeds import load_seeds
 from imitate.errors import UserError
-from imitate.shipped import SEEDS
-from imitate.questions.load import load_seeds
-from imitate.records import write_json, write_jsonl
-from imitate.rundir import DEFAULT, RunDir
 from imitate.questions import evol, self_instruct
-from imitate.questions.asker import Asker
 from imitate.questions.pool import Pool
 from imitate.questions.rules import CODES
 from imitate.questions.templates import load_evol, load_self_instruct
-from imitate.teacher.client import RetryPolicy, Teacher
-from imitate.teacher.server import request_timeout
+from imitate.rundir import DEFAULT, STAGES, RunDir
+from imitate.shipped import SEEDS
+from imitate.teacher.options import TeacherOptions
+from imitate.teacher.session import Asker
 
 METHODS = ("self-instruct", "evol")
-READS: tuple[str, ...] = ("questions_requests",)
-WRITES = ("questions", "questions_dropped", "questions_failed", "questions_requests", "questions_stats",
-          "questions_config", "teacher_log")
+READS, WRITES = STAGES["questions"]
 
 
 @dataclass
-class Config:
+class Config(TeacherOptions):
     seeds: str = opt(str(SEEDS), "seed questions to start from: JSONL/CSV/Parquet, a folder of "
                      "them, or a Hugging Face dataset (default: the shipped seeds)", old=("from",))
     run: str = opt(DEFAULT, "run folder to write questions.jsonl and its companions into")
     method: str = opt("self-instruct", "how the teacher writes questions", choices=METHODS)
     n: int = opt(50, "new questions wanted (at most this many are written)")
     rounds: int = opt(3, "self-instruct: most rounds to reach --n; evol: evolution rounds (depth)")
-    teacher_url: str | None = opt(None, "OpenAI-compatible base URL; unset: start the embedded teacher")
-    teacher_model: str | None = opt(None, "model name to ask at --teacher-url")
     judge: bool = opt(True, "evol: ask the teacher whether an evolved question equals its parent "
                       "(--no-judge: ROUGE-L >= --similarity-threshold instead)")
     answer_check: bool = opt(True, "evol: ask the teacher each evolved question and drop it when the "
                              "answer is a short 'sorry' (WizardLM)")
-    concurrency: int = opt(8, "requests in flight at once")
     max_tokens: int = opt(512, "most tokens in one list (self-instruct) or evolved question (evol)")
     answer_tokens: int = opt(160, "evol --answer-check: most tokens in the answer to an evolved question")
     temperature: float = opt(0.7, "sampling temperature for writing questions (the judge uses 0)")
@@ -80,17 +74,12 @@ class Config:
     split: str = opt("train", "split, when --seeds is a Hugging Face dataset")
     self_instruct_prompt: str | None = opt(None, "template file (default: prompts/self_instruct.txt)")
     evol_prompts: str | None = opt(None, "YAML of evolution templates (default: prompts/evol.yaml)")
-    timeout: float | None = opt(None, "seconds before one request times out (then it is retried); "
-                                "unset: 120 for a remote teacher, 900 for the embedded one on CPU")
-    max_attempts: int = opt(6, "attempts per request, the first included")
 
     def __post_init__(self):
-        for name in ("n", "rounds", "concurrency", "max_tokens", "answer_tokens", "min_words", "per_request",
-                     "examples", "max_attempts"):
+        TeacherOptions.__post_init__(self)
+        for name in ("n", "rounds", "max_tokens", "answer_tokens", "min_words", "per_request", "examples"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.timeout is not None and self.timeout <= 0:
-            raise UserError("--timeout must be positive")
         if self.method not in METHODS:
             raise UserError(f"--method must be one of {', '.join(METHODS)}")
         if self.max_words < self.min_words:
@@ -101,8 +90,6 @@ class Config:
             raise UserError("--max-total-tokens must be at least 1")
         if not 0 <= self.temperature <= 2:
             raise UserError("--temperature must be between 0 and 2")
-        if self.teacher_url and not self.teacher_model:
-            raise UserError("--teacher-url needs --teacher-model (the model name to ask)")
 
 
 def run(cfg: Config) -> int:
@@ -116,13 +103,11 @@ def run(cfg: Config) -> int:
                         "--seeds directly, or leave the image fields out", cfg.seeds)
     templates = load_self_instruct(cfg.self_instruct_prompt) if cfg.method == "self-instruct" \
         else load_evol(cfg.evol_prompts)
-    remote = Teacher(model=cfg.teacher_model, base_url=cfg.teacher_url) if cfg.teacher_url else None
+    remote = cfg.remote()
     run_dir = RunDir(cfg.run)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     write_json(run_dir.questions_config, config_mod.to_dict(cfg))
-    policy = RetryPolicy(max_attempts=cfg.max_attempts, timeout=request_timeout(cfg.timeout, remote is None))
-    asker = Asker(run_dir, remote, concurrency=cfg.concurrency, max_total_tokens=cfg.max_total_tokens,
-                  policy=policy)
+    asker = Asker(run_dir, remote, cfg, max_total_tokens=cfg.max_total_tokens)
     print(f"{len(seeds)} seed questions from {cfg.seeds}; {cfg.method}, --n {cfg.n}, --rounds {cfg.rounds}; "
           f"{len(asker.cache)} answers on disk in {run_dir.questions_requests}")
     pool = Pool(seeds, cfg.similarity_threshold, cfg.min_words, cfg.max_words)

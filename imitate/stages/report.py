@@ -17,13 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from imitate.config import opt, to_dict
+from imitate.data.records import atomic_open, write_json
 from imitate.errors import UserError
-from imitate.records import atomic_open, write_json
-from imitate.rundir import DEFAULT, RunDir
+from imitate.rundir import DEFAULT, STAGES, RunDir
 
-READS = ("collected", "failed", "kept", "dropped", "collect_stats", "filter_stats", "finetune_stats", "eval",
-         "eval_stats", "collect_config", "filter_config", "finetune_config", "eval_config")
-WRITES = ("report", "report_config")
+READS, WRITES = STAGES["report"]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -172,7 +170,9 @@ def render(run, examples: int = 3) -> str:
             if block not in seen:  # one "not run yet" per section, not one per figure
                 parts.append(block)
                 seen.add(block)
-    from imitate.vision.thumbs import section as images_section   # thumbnails next to the answers
+    from imitate.vision.thumbs import (
+        section as images_section,  # thumbnails next to the answers
+    )
     parts += images_section(run, examples)
     body = "\n".join(parts)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'

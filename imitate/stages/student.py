@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imitate.config import opt
+from imitate.data.records import write_json
 from imitate.errors import UserError
-from imitate.prune import METHODS, prune
-from imitate.records import write_json
+from imitate.train.prune import METHODS, prune
 
 
 @dataclass
@@ -42,10 +42,9 @@ class Config:
 
 
 def teacher_dir(teacher: str) -> Path:
-    if teacher == "embedded":
-        from imitate import embedded
-        return embedded.model_dir()
-    path = Path(teacher).expanduser()
+    from imitate import embedded
+
+    path = Path(embedded.resolve(teacher)).expanduser()
     if not (path / "config.json").is_file():
         raise UserError("teacher folder not found, or it has no config.json (not a model folder)", path)
     return path

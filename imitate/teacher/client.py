@@ -113,7 +113,7 @@ def classify(exc: Exception) -> str:
 
 def rejects_images(exc: Exception, messages: list[dict]) -> bool:
     """A 400 about images, to a request that carries some."""
-    from imitate.vision.images import has_images
+    from imitate.data.images import has_images
 
     return (isinstance(exc, openai.APIStatusError) and exc.status_code == 400
             and bool(IMAGE_REFUSAL.search(str(exc))) and has_images(messages))

@@ -13,9 +13,7 @@ Against plain batched `generate` on the same requests: benchmarks/embedded_throu
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import os
 import queue
 import sys
 import threading
@@ -24,13 +22,11 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import torch
 from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from imitate import decode
-from imitate.errors import UserError
-from imitate.generate import stops
+from imitate.device import placement
 
 DEFAULT_MAX_TOKENS = 512   # when a request gives none (and the context leaves room)
 GATHER_S = 0.02   # an idle engine waits this long for more of a burst, so the burst is prefilled together
@@ -88,39 +84,6 @@ def parse(body: dict, tokenizer, context: int) -> Job:
                _number(body.get("top_p"), "top_p", 1.0, float, 0, 1), seed)
 
 
-@functools.cache
-def fastest_cpu_dtype() -> torch.dtype:
-    """bf16 where this CPU multiplies in it faster than in fp32 (native bf16: AVX-512 BF16, AMX), else fp32;
-    measured once per process. At the shape of a 135M model's MLP, of two of these machines one ran bf16
-    2.5x faster than fp32 and the other 5x slower (shared/facts.md). Each dtype's time is the fastest of
-    seven multiplies, taken in turn, so that a busy CPU (other processes, a test suite) slows both alike
-    and cannot flip the choice from one process to the next. IMITATE_CPU_DTYPE=float32 (or bfloat16) skips
-    the test: to reproduce a run made in that dtype, or to see how a CPU without fast bf16 fares."""
-    chosen = os.environ.get("IMITATE_CPU_DTYPE")
-    if chosen:
-        if chosen not in ("float32", "bfloat16"):
-            raise UserError(f"IMITATE_CPU_DTYPE must be float32 or bfloat16, not {chosen!r}")
-        return getattr(torch, chosen)
-    x, w = torch.randn(256, 576), torch.randn(1536, 576)
-    pairs = {dtype: (x.to(dtype), w.to(dtype)) for dtype in (torch.float32, torch.bfloat16)}
-    best = dict.fromkeys(pairs, float("inf"))
-    for a, b in pairs.values():   # warm up
-        a @ b.T
-    for _ in range(7):
-        for dtype, (a, b) in pairs.items():
-            t0 = time.perf_counter()
-            a @ b.T
-            best[dtype] = min(best[dtype], time.perf_counter() - t0)
-    return torch.bfloat16 if best[torch.bfloat16] < best[torch.float32] else torch.float32
-
-
-def placement(device: str) -> tuple[str, torch.dtype]:
-    """The device ('auto': cuda when there is one) and the dtype to run the model in there."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return device, torch.bfloat16 if device == "cuda" else fastest_cpu_dtype()
-
-
 class Engine:
     """The model, its tokenizer, and the queue of jobs that `run_batches` runs."""
 
@@ -129,7 +92,7 @@ class Engine:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         self.context = self.model.config.max_position_embeddings
-        self.stop = stops(self.model, self.tokenizer)
+        self.stop = decode.stops(self.model, self.tokenizer)
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.stop)
         self.max_batch = max_batch
         self.tokenizing = threading.Lock()   # one tokenizer, many request threads

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
+from imitate.data.images import IMAGE_BYTES
+from imitate.data.records import Appender
 from imitate.progress import Progress
-from imitate.records import Appender
 from imitate.teacher.client import AbortRun, Answer, Client, RequestFailed, Teacher
-from imitate.vision.images import IMAGE_BYTES
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Request:
     params: dict
     sample: int = 0
     meta: dict = field(default_factory=dict)   # copied into the record (seed_id, category, ...)
-    images: tuple = ()      # ({"path", "sha256"}, ...) shown with the last user turn (imitate.vision.images)
+    images: tuple = ()      # ({"path", "sha256"}, ...) shown with the last user turn (imitate.data.images)
     image_side: int = 0     # their longest side on the wire (--max-image-side)
     rng_seed: int = 0       # collect's --rng-seed: mixed into the sampling seed, not into the key
 
@@ -54,7 +54,7 @@ class Request:
         """The messages as sent: the last user turn as image parts + text when there are images."""
         if not self.images:
             return self.messages
-        from imitate.vision.images import content_parts
+        from imitate.data.images import content_parts
         last = max(i for i, m in enumerate(self.messages) if m["role"] == "user")
         msgs = list(self.messages)
         msgs[last] = {**msgs[last], "content": content_parts(msgs[last]["content"], list(self.images),

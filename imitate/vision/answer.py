@@ -4,11 +4,11 @@ questions carry images): batched `generate` through the student's processor.
 The chat is rendered as finetune trained it (imitate.vision.student): TRL's prepare_multimodal_messages
 puts one image placeholder per image before the text of the first user turn, and the processor's chat
 template and image processor turn chat and images into input ids and pixel values. The images are read
-by path and checked against their sha256 (imitate.vision.images.load_pil), one batch at a time. A batch
+by path and checked against their sha256 (imitate.data.images.load_pil), one batch at a time. A batch
 holds chats with the same number of images (a processor takes no mix of chats with and without images),
 longest first, left-padded. Generation stops at the end-of-turn token the chat template closes an
 assistant turn with (SmolVLM: <end_of_utterance>; trained as the last label) or the model's eos.
-Always transformers on the model's device: vLLM serves the text students only (imitate.generate).
+Always transformers on the model's device: vLLM serves the text students only (imitate.eval.generate).
 """
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ def is_vision_model(path: str | Path) -> bool:
 
 def load(path: str | Path):
     """(model, processor) of a vision-language model folder or adapter folder (merged into its base in
-    memory), on the device and in the dtype imitate.generate.load picks."""
+    memory), on the device and in the dtype imitate.eval.generate.load picks."""
     from transformers import AutoModelForImageTextToText
 
-    from imitate.teacher.engine import placement
+    from imitate.device import placement
     from imitate.vision.student import load_processor
 
     device, dtype = placement("auto")
@@ -83,12 +83,12 @@ def render(processor, chat: list[dict], n_images: int) -> str:
 def generate(model, processor, chats: list[list[dict]], images: list[list[dict]], *, max_tokens: int,
              temperature: float, seed: int, batch_size: int, done: Callable[[list[int], list[dict]], None]) -> None:
     """Answer each chat about its images ([{"path", "sha256"}], maybe none); after each batch call
-    done(indices, answers), as imitate.generate.generate does."""
+    done(indices, answers), as imitate.eval.generate.generate does."""
     import torch
     import transformers
 
-    from imitate.generate import stops
-    from imitate.vision.images import load_pil
+    from imitate.data.images import load_pil
+    from imitate.decode import stops
 
     tok = processor.tokenizer
     prompts = [render(processor, c, len(ims)) for c, ims in zip(chats, images)]

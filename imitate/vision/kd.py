@@ -29,9 +29,16 @@ import torch.nn.functional as F
 from torch import nn
 from trl import SFTTrainer
 
-from imitate.distill.features import LayerCapture, build_regressors, pair_key, parse_layer_map, rms_normalize
+from imitate.distill.features import (
+    LayerCapture,
+    build_regressors,
+    pair_key,
+    parse_layer_map,
+    rms_normalize,
+)
+from imitate.distill.kd_trainer import KDTrainer
 from imitate.distill.losses import feature_kd
-from imitate.distill.trainer import KDTrainer
+from imitate.distill.options import KDOptions
 from imitate.errors import UserError
 
 KD_KEYS = ("kd_pixel_values", "kd_image_counts")
@@ -133,7 +140,7 @@ def image_seq_len(processor, model) -> int:
     return int(k)
 
 
-def kd_setup(cfg, model, processor) -> dict:
+def kd_setup(cfg: KDOptions, model, processor, seed: int = 0) -> dict:
     """The vision encoder, the layer pair, the regressor: CrossModalKDTrainer's extra kwargs."""
     if len(cfg.kd_teacher) != 1:
         raise UserError("cross-modal feature KD takes one vision encoder as --kd-teacher")
@@ -144,7 +151,7 @@ def kd_setup(cfg, model, processor) -> dict:
                             s_cfg.num_hidden_layers, encoder.config.num_hidden_layers)
     if len(pairs) != 1:
         raise UserError("--layer-map: cross-modal feature KD takes one STUDENT:ENCODER pair")
-    regressors = build_regressors(pairs, s_cfg.hidden_size, encoder.config.hidden_size, seed=cfg.rng_seed)
+    regressors = build_regressors(pairs, s_cfg.hidden_size, encoder.config.hidden_size, seed=seed)
     image_id = getattr(model.config, "image_token_id", None) or getattr(model.config, "image_token_index", None)
     return dict(teachers=[encoder], kd=("feature",), layer_map=pairs, regressors=regressors,
                 temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce, lambda_kl=cfg.lambda_kl,

@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from imitate.distill.options import KDOptions
 from imitate.errors import UserError
+from imitate.train.options import TrainOptions
 
 LINEAR_LEAVES = "all-linear"
 
@@ -59,7 +61,7 @@ def merge_vision_adapter(adapter_dir: Path, base_path: str) -> None:
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from imitate.stages.finetune import save_in_base_dtype
+    from imitate.train.model import save_in_base_dtype
 
     base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=torch.float32)
     save_in_base_dtype(PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload(), base_path,
@@ -114,7 +116,7 @@ class ImageBatches:
         self.encoder_processor = None   # cross-modal KD: also the encoder's pixel values (imitate.vision.kd)
 
     def __call__(self, examples):
-        from imitate.vision.images import load_pil
+        from imitate.data.images import load_pil
 
         images = [load_pil(e.get("images") or []) for e in examples]
         batch = self.inner([{**e, "images": list(im)} for e, im in zip(examples, images)])
@@ -132,8 +134,10 @@ class ImageBatches:
         return batch
 
 
-def build_trainer(cfg, student_path: str, student_name: str):
-    """(trainer, info) for a vision-language student; finetune.build_trainer hands over here."""
+def build_trainer(cfg: TrainOptions, kd: KDOptions, path: Path, records: list[dict], student_path: str,
+                  student_name: str, logs_dir: str):
+    """(trainer, info) for a vision-language student on `records` (read from `path`); finetune's
+    build_trainer hands over here."""
     import transformers
     from datasets import Dataset
     from peft import LoraConfig
@@ -141,23 +145,19 @@ def build_trainer(cfg, student_path: str, student_name: str):
     from trl import SFTTrainer
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-    from imitate.records import read_conversations
-    from imitate.rundir import RunDir
-    from imitate.stages.finetune import device_choices, load_model, sft_config, whole_rows
+    from imitate.device import whole_rows
     from imitate.train.data import set_system, split
+    from imitate.train.model import load_model, sft_config
 
-    if cfg.kd and cfg.kd != ["feature"]:
+    if kd.kd and kd.kd != ["feature"]:
         raise UserError("a vision-language student takes --kd feature only (with a vision encoder as --kd-teacher)")
-    path = Path(cfg.input) if cfg.input else RunDir(cfg.run).kept
-    records = [{"messages": rec["messages"], "images": rec.get("images") or [], "seed_id": rec.get("seed_id"),
-                "id": rec.get("id"), "_line": no} for no, rec in read_conversations(path, cfg.format)]
     records = set_system(records, cfg.student_system)
     train_recs, eval_recs = split(records, cfg.eval_fraction, cfg.rng_seed)
     processor = load_processor(student_path)
-    dev = whole_rows(device_choices(cfg))
+    dev = whole_rows(cfg.device())
     transformers.set_seed(cfg.rng_seed)
     model = load_model(student_path, dev, AutoModelForImageTextToText)
-    args = sft_config(cfg, dev, len(train_recs), str(RunDir(cfg.run).finetune_logs))
+    args = sft_config(cfg, dev, len(train_recs), logs_dir)
     args.completion_only_loss = True
     args.remove_unused_columns = False
     args.dataset_kwargs = {"skip_prepare_dataset": True}
@@ -169,9 +169,9 @@ def build_trainer(cfg, student_path: str, student_name: str):
     kwargs = dict(model=model, args=args, train_dataset=Dataset.from_list(rows(train_recs, path)),
                   eval_dataset=Dataset.from_list(rows(eval_recs, path)), processing_class=processor,
                   peft_config=peft, data_collator=collator)
-    if cfg.kd:
+    if kd.kd:
         from imitate.vision.kd import CrossModalKDTrainer, kd_setup
-        trainer = CrossModalKDTrainer(**kwargs, **kd_setup(cfg, model, processor))
+        trainer = CrossModalKDTrainer(**kwargs, **kd_setup(kd, model, processor, seed=cfg.rng_seed))
     else:
         trainer = SFTTrainer(**kwargs)
     n_images = sum(len(r["images"]) for r in records)

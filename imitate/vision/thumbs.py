@@ -39,7 +39,7 @@ def thumbnail(path: str, sha256: str | None = None, side: int = THUMB) -> str:
 
 def image_records(run_dir: str | Path, n: int) -> tuple[str, list[dict]]:
     """(file name, the first n records with images) of kept.jsonl, else collected.jsonl."""
-    from imitate.records import iter_jsonl
+    from imitate.data.records import iter_jsonl
 
     for name in ("kept.jsonl", "collected.jsonl"):
         path = Path(run_dir) / name
@@ -51,7 +51,7 @@ def image_records(run_dir: str | Path, n: int) -> tuple[str, list[dict]]:
 
 def examples_html(run_dir: str | Path, n: int = 6) -> str:
     """An HTML table: thumbnails, question, the teacher's answer, the reference ('' without images)."""
-    from imitate.records import turn
+    from imitate.data.records import turn
 
     name, recs = image_records(run_dir, n)
     if not recs:

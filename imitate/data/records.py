@@ -124,6 +124,18 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
     return n
 
 
+def read_json(path: str | Path) -> dict:
+    """A JSON file holding one object (a stats or config file); UserError naming the file and line."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"invalid JSON: {e.msg}", path, e.lineno) from None
+    if not isinstance(obj, dict):
+        raise UserError("expected a JSON object", path)
+    return obj
+
+
 def write_json(path: str | Path, obj) -> None:
     with atomic_open(path) as f:
         json.dump(obj, f, ensure_ascii=False, indent=2)
@@ -175,20 +187,6 @@ def check_messages(rec: dict, path, line: int | None, need_assistant: bool = Tru
     if need_assistant and not any(m["role"] == "assistant" for m in msgs):
         raise UserError("record has no assistant turn", path, line)
     return msgs
-
-
-def read_conversations(path: str | Path, format: str = "auto", split: str = "train") -> list[tuple[int, dict]]:
-    """(line, record) for records that carry `messages` with a user and an assistant turn (filter,
-    finetune, export). The file may be JSONL, a JSON array (then the number is the record's position,
-    from 1), CSV, Parquet, a folder of those or a Hugging Face dataset, holding messages, ShareGPT,
-    Alpaca, Dolly or Self-Instruct records (see imitate.formats): each file's format is detected
-    from its first record unless `format` names one; other records come back converted to messages."""
-    from imitate.formats import iter_conversations
-
-    out = [(no, rec) for _, no, rec in iter_conversations(path, format, split)]
-    if not out:
-        raise UserError("file has no records", path)
-    return out
 
 
 def turn(rec: dict, role: str) -> str:

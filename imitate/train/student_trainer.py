@@ -13,7 +13,7 @@ accuracy metrics are dropped from the training logs; evaluation keeps TRL's path
 
 Liger's fused linear cross-entropy (a GPU with liger-kernel installed) keeps TRL's path for plain
 SFT; so do heads that scale or soft-cap their logits (`plain_head`). KDTrainer
-(imitate.distill.trainer) adds its terms to the same chunks.
+(imitate.distill.kd_trainer) adds its terms to the same chunks.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from imitate.train.data import encode
-from imitate.train.trainer import plain_head
+from imitate.train.student_trainer import plain_head
 
 
 @torch.inference_mode()

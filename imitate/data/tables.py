@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from imitate.data.records import iter_jsonl
 from imitate.errors import UserError
-from imitate.records import iter_jsonl
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 NOT_DATA = {"dataset_info.json"}      # LLaMA-Factory's description of an export folder

@@ -1,4 +1,9 @@
-"""Every teacher request of the questions stage, sent once: answers on disk are reused by request key.
+"""How a stage asks its teachers: `Session` (collect, and through `Asker` the questions and eval stages).
+
+`Session` holds the teachers of one stage run: the remote ones given, or the embedded teacher, started on
+loopback only when something must be sent and stopped on close; one client per teacher, the retry policy
+and timeout of imitate.teacher.server.request_timeout. `Asker` sends every request once: answers on disk
+are reused by request key.
 
 Each answer is appended (flushed at once) to DIR/questions_requests.jsonl as it arrives, keyed by
 `runner.Request.key` (a hash of teacher, messages, parameters and copy index). A re-run replays the
@@ -12,30 +17,79 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from imitate.data.records import Appender, load_by_id, utc_now
 from imitate.progress import Progress
-from imitate.records import Appender, load_by_id, utc_now
 from imitate.rundir import RunDir
 from imitate.teacher.client import Answer, Client, RetryPolicy, Teacher
+from imitate.teacher.options import TeacherOptions
 from imitate.teacher.runner import Budget, Request, send_all
-from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer
+from imitate.teacher.server import (
+    EMBEDDED_HINT,
+    EMBEDDED_NAME,
+    EmbeddedServer,
+    request_timeout,
+)
+
+
+class Session:
+    """The teachers one stage run asks, by label: `remote`, or (None) the embedded teacher."""
+
+    def __init__(self, remote: list[Teacher] | None, log_path: Path, *, timeout: float | None, max_attempts: int,
+                 extra: dict | None = None):
+        self.remote, self.log_path, self.extra = remote, log_path, extra or {}
+        self.teachers = remote or [Teacher(model="embedded", name=EMBEDDED_NAME)]   # the labels requests carry
+        self.policy = RetryPolicy(max_attempts=max_attempts, timeout=request_timeout(timeout, remote is None))
+        self.clients: dict[str, Client] = {}
+        self._server: EmbeddedServer | None = None
+
+    def start(self) -> dict[str, Client]:
+        """One client per teacher label, the embedded server started first when it is the teacher."""
+        if self.clients:
+            return self.clients
+        if self.remote is None:
+            print(EMBEDDED_HINT, flush=True)
+            self._server = EmbeddedServer(log_path=self.log_path)
+            started = [self._server.start()]
+        else:
+            print("teachers: " + ", ".join(f"{t.label} at {t.base_url or 'api.openai.com'}" for t in self.remote),
+                  flush=True)
+            started = self.remote
+        self.clients = {t.label: Client(t, self.policy, extra=self.extra) for t in started}
+        return self.clients
+
+    async def send(self, todo: list[Request], out, record, concurrency: int, budget: Budget, desc: str):
+        """send_all through this session's clients, with progress; its result."""
+        clients = self.start()
+        progress = Progress(len(todo), desc)
+        try:
+            return await send_all(todo, clients, out, record, concurrency, budget, progress)
+        finally:
+            progress.close()
+
+    async def close(self) -> None:
+        for c in self.clients.values():
+            await c.close()
+        if self._server is not None:
+            self._server.stop()
+
 
 class Asker:
-    """Ask the teacher through collect's client, runner and budget; remember every answer."""
+    """Ask one teacher through a Session, runner and budget; remember every answer."""
 
-    def __init__(self, run_dir: RunDir, remote: Teacher | None, *, concurrency: int, max_total_tokens: int | None,
-                 policy: RetryPolicy, path: Path | None = None):
-        self.run_dir = run_dir
+    def __init__(self, run_dir: RunDir, remote: Teacher | None, opts: TeacherOptions, *,
+                 max_total_tokens: int | None = None, path: Path | None = None):
         self.path = path or run_dir.questions_requests   # the eval stage keeps its own file
         self.cache = {k: r for k, r in load_by_id(self.path).items() if isinstance(r.get("content"), str)}
-        self.remote = remote
-        self.teacher = remote or Teacher(model="embedded", name=EMBEDDED_NAME)   # key label only
-        self.concurrency, self.policy = concurrency, policy
+        self.session = Session([remote] if remote else None, run_dir.teacher_log, timeout=opts.timeout,
+                               max_attempts=opts.max_attempts)
+        self.teacher = self.session.teachers[0]   # key label only
+        self.concurrency = opts.concurrency
         self.budget = Budget(max_total_tokens)
         self.stats = Counter()        # planned, cached, sent, succeeded, failed, retries, *_tokens
         self.failed: list[dict] = []
         self.stopped: str | None = None   # "budget" or "aborted: <error>": nothing more is sent
         self._copies = Counter()
-        self._server = self._client = self._out = None
+        self._out = None
 
     def request(self, kind: str, messages: list[dict], params: dict, images: list[dict] | None = None,
                 image_side: int = 0) -> Request:
@@ -57,17 +111,6 @@ class Asker:
             await self._send(todo, desc)
         return {r.key: self.cache[r.key] for r in requests if r.key in self.cache}
 
-    def _start(self) -> None:
-        teacher = self.remote
-        if teacher is None:
-            print(EMBEDDED_HINT, flush=True)
-            self._server = EmbeddedServer(log_path=self.run_dir.teacher_log)
-            teacher = self._server.start()
-        else:
-            print(f"teacher: {teacher.label} at {teacher.base_url or 'api.openai.com'}", flush=True)
-        self._client = Client(teacher, self.policy)
-        self._out = Appender(self.path)
-
     def _record(self, req: Request, ans: Answer) -> dict:
         rec = {"id": req.key, "kind": req.meta["kind"], "teacher": req.teacher.label, "messages": req.messages,
                "params": req.params, **({"images": list(req.images)} if req.images else {}),
@@ -79,14 +122,9 @@ class Asker:
         return rec
 
     async def _send(self, todo: list[Request], desc: str) -> None:
-        if self._client is None:
-            self._start()
-        progress = Progress(len(todo), desc)
-        try:
-            res = await send_all(todo, {self.teacher.label: self._client}, self._out, self._record,
-                                 self.concurrency, self.budget, progress)
-        finally:
-            progress.close()
+        if self._out is None:
+            self._out = Appender(self.path)
+        res = await self.session.send(todo, self._out, self._record, self.concurrency, self.budget, desc)
         for key, value in (("sent", res.succeeded + len(res.failed)), ("succeeded", res.succeeded),
                            ("failed", len(res.failed)), ("retries", res.retries),
                            ("prompt_tokens", res.prompt_tokens), ("completion_tokens", res.completion_tokens)):
@@ -99,9 +137,6 @@ class Asker:
             self.stopped = "budget"
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
+        await self.session.close()
         if self._out is not None:
             self._out.close()
-        if self._server is not None:
-            self._server.stop()

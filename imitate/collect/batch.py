@@ -14,35 +14,77 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from imitate import config as config_mod
+from imitate.collect.plan import dry_run, to_failure, to_record
+from imitate.config import opt
+from imitate.data.records import (
+    Appender,
+    atomic_open,
+    iter_jsonl,
+    repair_torn_tail,
+    write_json,
+)
 from imitate.errors import UserError
 from imitate.progress import Progress
-from imitate.records import Appender, atomic_open, iter_jsonl, repair_torn_tail, write_json
 from imitate.rundir import RunDir
-from imitate.stages.collect import Config, dry_run, plan, to_failure, to_record
-from imitate.teacher.batch import DISCOUNT, ENDED, Api, Joined, check, join, keys, line, shard
+from imitate.teacher.batch import (
+    DISCOUNT,
+    ENDED,
+    Api,
+    Joined,
+    check,
+    join,
+    keys,
+    line,
+    shard,
+)
 from imitate.teacher.client import AbortRun, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request
 
 
-def run_batch(cfg: Config, seeds: list[dict], remote: list[Teacher] | None) -> int:
-    if cfg.batch_status:
-        return guard(status, RunDir(cfg.run), policy(cfg))
-    if not remote and not cfg.teacher_model:
-        raise UserError("--batch needs --teacher-model (with --teacher-url, or OpenAI's API without it)")
-    requests = plan(cfg, seeds, remote or [Teacher(model=cfg.teacher_model)])
-    if cfg.dry_run:
-        return estimate(cfg, requests)
-    if cfg.batch_import:
-        check(Path(cfg.batch_import))   # before anything is written
-    job = Job(cfg, RunDir(cfg.run), requests)
+@dataclass
+class BatchOptions:
+    batch: bool = opt(False, "send through the teacher's Batch API (half the price, answers within 24 h); the "
+                      "same command again re-attaches to the batches recorded in RUN/batches.json")
+    batch_size: int = opt(50_000, "most requests in one batch (OpenAI: 50,000)")
+    batch_bytes: int = opt(200_000_000, "most bytes in one batch input file (OpenAI: 200 MB)")
+    poll: float = opt(30.0, "seconds between polls of the batches; doubled while nothing moves, up to 20 x --poll")
+    detach: bool = opt(False, "with --batch: submit, record the batches and exit; run again without it to join")
+    batch_status: bool = opt(False, "print where each batch in RUN/batches.json stands; send nothing")
+    batch_file_only: bool = opt(False, "write the batch input files into RUN/batch_input/ and stop (for `vllm "
+                                "run-batch` on your own GPUs)")
+    batch_import: str | None = opt(None, "join a batch output file made elsewhere (`vllm run-batch -o OUT.jsonl`) "
+                                   "into collected.jsonl and failed.jsonl")
+
+    def __post_init__(self):
+        for name in ("batch_size", "batch_bytes"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.poll <= 0:
+            raise UserError("--poll must be positive")
+        if sum(map(bool, (self.detach, self.batch_status, self.batch_file_only, self.batch_import))) > 1:
+            raise UserError("give at most one of --detach, --batch-status, --batch-file-only, --batch-import")
+
+    @property
+    def batched(self) -> bool:
+        """Through a Batch API, or its files: --batch or any of the flags that imply it."""
+        return bool(self.batch or self.detach or self.batch_status or self.batch_file_only or self.batch_import)
+
+
+def run(opts: BatchOptions, run_dir: RunDir, requests: list[Request], retry: RetryPolicy,
+        max_total_tokens: int | None, settings: dict) -> int:
+    """The planned `requests` through the Batch API (or its files), per `opts`; `settings` go to
+    collect_config.json."""
+    if opts.batch_import:
+        check(Path(opts.batch_import))   # before anything is written
+    job = Job(opts, run_dir, requests, retry, max_total_tokens)
     job.dir.path.mkdir(parents=True, exist_ok=True)
-    write_json(job.dir.collect_config, config_mod.to_dict(cfg))
-    if cfg.batch_import:
-        return job.import_(Path(cfg.batch_import))
-    if cfg.batch_file_only:
+    write_json(job.dir.collect_config, settings)
+    if opts.batch_import:
+        return job.import_(Path(opts.batch_import))
+    if opts.batch_file_only:
         return job.write_files()
     return guard(job.collect)
 
@@ -54,10 +96,6 @@ def guard(fn, *args) -> int:
     except AbortRun as e:
         print(f"error: stopped: {e}; the batches submitted are recorded: re-run the same command to re-attach")
         return 1
-
-
-def policy(cfg: Config) -> RetryPolicy:
-    return RetryPolicy(max_attempts=cfg.max_attempts, timeout=cfg.timeout or 600.0)
 
 
 def load(run_dir: RunDir) -> list[dict]:
@@ -86,13 +124,13 @@ def status(run_dir: RunDir, retry: RetryPolicy) -> int:
     return 0
 
 
-def estimate(cfg: Config, requests: list[Request]) -> int:
+def estimate(opts: BatchOptions, requests: list[Request]) -> int:
     """--dry-run --batch: the online estimate, the batches it would make, and the saving."""
     dry_run(requests)
     b = Budget(None)
     prompt = sum(b.estimate(r) - int(r.params["max_tokens"]) for r in requests)
     completion = sum(int(r.params["max_tokens"]) for r in requests)
-    n = len(shard(requests, cfg.batch_size, cfg.batch_bytes))
+    n = len(shard(requests, opts.batch_size, opts.batch_bytes))
     print(f"with --batch: {n} batch(es); billed at {DISCOUNT:.0%} of the online price, a saving worth about "
           f"{round(prompt * (1 - DISCOUNT))} prompt and {round(completion * (1 - DISCOUNT))} completion tokens "
           "at online prices")
@@ -119,13 +157,14 @@ def reason(b) -> str:
 class Job:
     """The batches of one run folder: RUN/batches.json, the input shards, the joins."""
 
-    def __init__(self, cfg: Config, run_dir: RunDir, requests: list[Request]):
-        self.cfg, self.dir = cfg, run_dir
+    def __init__(self, opts: BatchOptions, run_dir: RunDir, requests: list[Request], retry: RetryPolicy,
+                 max_total_tokens: int | None):
+        self.cfg, self.dir, self.max_total_tokens = opts, run_dir, max_total_tokens
         self.requests = {r.key: r for r in requests}
         self.teachers = {r.teacher.label: r.teacher for r in requests}
         self.done = ids(run_dir.collected) | ids(run_dir.failed)
         self.shards = load(run_dir)
-        self.policy = policy(cfg)
+        self.policy = retry
         self.apis: dict[str, Api] = {}
         self.total = Joined()
         self.ended = 0
@@ -144,7 +183,7 @@ class Job:
     def todo(self) -> list[Request]:
         """Requests with no record and in no open shard, within --max-total-tokens."""
         open_ = set().union(*(keys(self.dir / s["name"]) for s in self.shards if not s["joined"]))
-        budget = Budget(self.cfg.max_total_tokens)
+        budget = Budget(self.max_total_tokens)
         budget.spent = sum(s["tokens"] for s in self.shards)
         out = []
         for key, req in self.requests.items():
@@ -153,7 +192,7 @@ class Job:
             if budget.reserve(req) is None:
                 self.budget_stopped = True
                 print(f"stopped planning: the next request could pass --max-total-tokens "
-                      f"{self.cfg.max_total_tokens}; re-run with a larger budget to send the rest")
+                      f"{self.max_total_tokens}; re-run with a larger budget to send the rest")
                 break
             out.append(req)
         return out

@@ -16,7 +16,7 @@ METHODS = ("influence", "uniform")
 
 def calibration_texts(n: int) -> list[str]:
     """n shipped seed questions, evenly spaced over the file (so over its categories and languages)."""
-    from imitate.questions.load import load_seeds
+    from imitate.data.seeds import load_seeds
     from imitate.shipped import SEEDS
 
     seeds = load_seeds(str(SEEDS))

@@ -1,6 +1,6 @@
 """Dataset formats: read rows from any source, detect the record format, convert the records.
 
-Rows come from imitate.tables (one reader for every stage's input files).
+Rows come from imitate.data.tables (one reader for every stage's input files).
 
 One registry of record formats (`FORMATS`), detected from a file's first record in this order:
 
@@ -21,11 +21,12 @@ instruction, a blank line, then the input; it is also kept as the field `input`.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
+from imitate.data.records import check_messages
+from imitate.data.tables import Table, read_tables
 from imitate.errors import UserError
-from imitate.records import check_messages
-from imitate.tables import Table, read_tables
 
 JOIN = "\n\n"                         # between an instruction and its input (Alpaca's prompt)
 SHORT_REFERENCE_WORDS = 10            # a Self-Instruct output this short becomes the seed's reference
@@ -385,3 +386,15 @@ def iter_conversations(source, format: str = "auto", split: str = "train") -> It
         fmt = choose(table, format)
         for n, rec in conversations(table, fmt, forced=format != "auto"):
             yield table, n, rec
+
+
+def read_conversations(path: str | Path, format: str = "auto", split: str = "train") -> list[tuple[int, dict]]:
+    """(line, record) for records that carry `messages` with a user and an assistant turn (filter,
+    finetune, export). The file may be JSONL, a JSON array (then the number is the record's position,
+    from 1), CSV, Parquet, a folder of those or a Hugging Face dataset, holding messages, ShareGPT,
+    Alpaca, Dolly or Self-Instruct records (see imitate.data.formats): each file's format is detected
+    from its first record unless `format` names one; other records come back converted to messages."""
+    out = [(no, rec) for _, no, rec in iter_conversations(path, format, split)]
+    if not out:
+        raise UserError("file has no records", path)
+    return out

@@ -5,9 +5,9 @@ import random
 import statistics
 from collections import Counter, defaultdict
 
+from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
 from imitate.text.words import length_units
-from imitate.records import turn
 
 
 def category(rec: dict) -> str:

@@ -8,7 +8,7 @@ Training loss: L = lambda_ce * CE + lambda_kl * T^2 * KL(p_T || p_S) + lambda_ms
 - Every term lives on the positions the CE counts (those predicting an answer token,
   `labels[:, 1:] != -100`), is summed over them and divided by the CE's token count
   (`StudentTrainer.token_scale`), so KD and CE weigh every token alike, whatever the micro-batches hold.
-- CE and the logit terms come from StudentTrainer's chunks (imitate.train.trainer): the student's
+- CE and the logit terms come from StudentTrainer's chunks (imitate.train.student_trainer): the student's
   final hidden states at those positions go through its head one chunk at a time (checkpointed), and
   so do the teachers': their forward stops before the head, and each chunk applies the teachers' heads
   to their hidden states at the same positions. No (tokens x vocab) tensor, student's or teacher's,
@@ -35,45 +35,33 @@ from pathlib import Path
 
 import torch
 
-from imitate.distill import check_kd
-from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regressors, load_regressors,
-                                      pair_key, parse_layer_map, rms_normalize, save_regressors,
-                                      text_config)
+from imitate import embedded
+from imitate.device import process_device
+from imitate.distill.features import (
+    REGRESSOR_FILE,
+    LayerCapture,
+    build_regressors,
+    load_regressors,
+    pair_key,
+    parse_layer_map,
+    rms_normalize,
+    save_regressors,
+    text_config,
+)
 from imitate.distill.losses import feature_kd, logit_kd, topk_kd
+from imitate.distill.options import KDOptions
 from imitate.errors import UserError
-from imitate.train.trainer import StudentTrainer, answer_states, nll, plain_head
-
-
-def resolve_model_path(path: str) -> str:
-    """'embedded' names the embedded SmolLM2-135M-Instruct folder; anything else is kept."""
-    if path == "embedded":
-        from imitate.embedded import model_dir
-        return str(model_dir())
-    return path
-
-
-def teacher_device(bf16: bool | None = None) -> tuple[torch.device, torch.dtype]:
-    """This process's device (one GPU per process under `accelerate launch`), bf16 on a GPU; on a CPU
-    bf16 if `bf16` (finetune's --bf16), unset: whichever of bf16 and fp32 it multiplies faster."""
-    from accelerate import PartialState
-
-    from imitate.teacher.engine import fastest_cpu_dtype
-
-    device = PartialState().device
-    if device.type == "cuda":
-        return device, torch.bfloat16
-    fast = fastest_cpu_dtype() == torch.bfloat16 if bf16 is None else bf16
-    return device, torch.bfloat16 if fast else torch.float32
+from imitate.train.student_trainer import StudentTrainer, answer_states, nll, plain_head
 
 
 def load_teacher(path: str, device=None, dtype=None, bf16: bool | None = None):
-    """A frozen teacher: eval mode, no parameter requiring grad. Unset device: teacher_device(bf16)."""
+    """A frozen teacher: eval mode, no parameter requiring grad. Unset device: process_device(bf16)."""
     from transformers import AutoModelForCausalLM
 
     if device is None:
-        device, dtype = teacher_device(bf16)
+        device, dtype = process_device(bf16)
     try:
-        teacher = AutoModelForCausalLM.from_pretrained(resolve_model_path(path), dtype=dtype)
+        teacher = AutoModelForCausalLM.from_pretrained(embedded.resolve(path), dtype=dtype)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load the teacher model: {e}", path) from None
     teacher.to(device).eval().requires_grad_(False)
@@ -91,7 +79,7 @@ def check_same_vocab(student_tok, teacher_tok, name: str) -> None:
                     f"with this teacher, or a teacher that shares the student's tokenizer", name)
 
 
-def kd_setup(cfg, model, tokenizer) -> dict:
+def kd_setup(cfg: KDOptions, model, tokenizer, seed: int = 0, bf16: bool | None = None) -> dict:
     """Load the teachers, check vocabularies (logit KD), parse the layer map, build the regressors.
 
     `cfg` needs kd_teacher (list of paths), kd (list among 'logit', 'feature'), layer_map
@@ -100,16 +88,15 @@ def kd_setup(cfg, model, tokenizer) -> dict:
     """
     from transformers import AutoTokenizer
 
-    kd = check_kd(cfg.kd, cfg.kd_teacher, cfg.kd_temperature,
-                  {k: getattr(cfg, k) for k in ("lambda_ce", "lambda_kl", "lambda_mse")})
+    kd = cfg.kinds()
     if kd == ("topk",):   # gray-box: the teacher's top-k come with the dataset, no teacher is loaded
         return dict(teachers=[], kd=kd, temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce,
                     lambda_kl=cfg.lambda_kl, lambda_mse=cfg.lambda_mse)
-    teachers = [load_teacher(p, bf16=getattr(cfg, "bf16", None)) for p in cfg.kd_teacher]   # notebooks pass no bf16
+    teachers = [load_teacher(p, bf16=bf16) for p in cfg.kd_teacher]
     if "logit" in kd:
         for path in cfg.kd_teacher:
             try:
-                teacher_tok = AutoTokenizer.from_pretrained(resolve_model_path(path))
+                teacher_tok = AutoTokenizer.from_pretrained(embedded.resolve(path))
             except (OSError, ValueError) as e:
                 raise UserError(f"logit KD needs the teacher's tokenizer to check its vocabulary: {e}", path) from None
             check_same_vocab(tokenizer, teacher_tok, path)
@@ -117,7 +104,7 @@ def kd_setup(cfg, model, tokenizer) -> dict:
     if "feature" in kd:
         s_cfg, t_cfg = text_config(model), text_config(teachers[0])
         pairs = parse_layer_map(cfg.layer_map, s_cfg.num_hidden_layers, t_cfg.num_hidden_layers)
-        regressors = build_regressors(pairs, s_cfg.hidden_size, t_cfg.hidden_size, seed=cfg.rng_seed)
+        regressors = build_regressors(pairs, s_cfg.hidden_size, t_cfg.hidden_size, seed=seed)
     return dict(teachers=teachers, kd=kd, layer_map=pairs, regressors=regressors,
                 temperature=cfg.kd_temperature, lambda_ce=cfg.lambda_ce, lambda_kl=cfg.lambda_kl,
                 lambda_mse=cfg.lambda_mse)

@@ -1,5 +1,5 @@
 """Seed questions: read them from JSONL, JSON, CSV, Parquet, a folder of those, a saved Hugging Face
-dataset or a hub dataset name, in any format imitate.formats knows (plain questions, messages,
+dataset or a hub dataset name, in any format imitate.data.formats knows (plain questions, messages,
 ShareGPT, Alpaca, Dolly, Self-Instruct), and normalise them to
 {id, question, category, reference?, language?, ...the record's other fields}.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from imitate import formats, tables
+from imitate.data import formats, tables
 
 SEED_SUFFIXES = tables.SUFFIXES
 STANDARD = ("id", "question", "category", "reference", "language")
@@ -21,14 +21,14 @@ def load_seeds(paths_or_name, *, question_field: str = "question", id_field: str
 
     Sources: .jsonl, .json, .csv, .parquet files; a folder of them (recursive, sorted); a folder
     written by `datasets.Dataset.save_to_disk`; otherwise a hub dataset name for `datasets.load_dataset`.
-    Format: detected per file from its first record (imitate.formats) unless `format` names one;
+    Format: detected per file from its first record (imitate.data.formats) unless `format` names one;
     `question` is the plain mode where `question_field` holds the question.
     id: the given one, else "s" + 12 hex chars of sha256(question). category defaults to "general";
     reference (text, or a list of accepted answers: `accepted`) and language are left out when
     missing or empty; the record's other
     non-empty fields are kept (an Alpaca `input` or Dolly `context` as `input`).
     Images: `image_field` (a path) and `images_field` (a list of paths), relative to the seed file's
-    folder, become `images: [{"path", "sha256"}]`, each checked (imitate.vision.images).
+    folder, become `images: [{"path", "sha256"}]`, each checked (imitate.data.images).
     Errors name the file and line (JSONL line, CSV row + 1, Parquet/dataset row from 1, "record N"
     of a JSON array).
     """
@@ -56,7 +56,7 @@ def _images(seed: dict, table, line: int, image_field: str, images_field: str, o
         return
     from pathlib import Path
 
-    from imitate.vision.images import seed_images
+    from imitate.data.images import seed_images
     base = table.where.parent if isinstance(table.where, Path) and table.where.is_file() else \
         table.where if isinstance(table.where, Path) else None
     images = seed_images(seed, image_field, images_field, base, lambda msg: table.error(msg, line))

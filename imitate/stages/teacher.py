@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from imitate.distill.topk import MAX_K
+from imitate.data.topk import MAX_K
 from imitate.rundir import DEFAULT, RunDir
 from imitate.teacher.server import EmbeddedServer
 
@@ -39,9 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def topk(args: dict) -> int:
-    from imitate.distill.topk import compute_local, write_local
+    from imitate.data.formats import read_conversations
+    from imitate.data.topk import write_local
+    from imitate.distill.topk import compute_local
     from imitate.errors import UserError
-    from imitate.records import read_conversations
     from imitate.train.data import set_system
 
     if not 1 <= args["k"] <= MAX_K:

@@ -21,7 +21,7 @@ def load(path: str | Path):
     teacher picks: bf16 on a GPU, and on a CPU whichever of bf16 and fp32 it multiplies faster."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from imitate.teacher.engine import placement
+    from imitate.device import placement
 
     device, dtype = placement("auto")
     try:
@@ -37,12 +37,6 @@ def load(path: str | Path):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.to(device).eval(), tok
-
-
-def stops(model, tok) -> set[int]:
-    eos = model.generation_config.eos_token_id
-    ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
-    return {i for i in ids if i is not None}
 
 
 def generate(model, tok, chats: list[list[dict]], *, max_tokens: int, temperature: float, seed: int,
@@ -65,7 +59,7 @@ def generate(model, tok, chats: list[list[dict]], *, max_tokens: int, temperatur
         done([index[id(row)]], [{"content": tok.decode(said, skip_special_tokens=True).strip(),
                                  "finish_reason": row.finish_reason, "prompt_tokens": len(row.prompt),
                                  "completion_tokens": len(row.tokens)}])
-    decode.run(model, rows, stops(model, tok), tok.pad_token_id, batch_size, finished)
+    decode.run(model, rows, decode.stops(model, tok), tok.pad_token_id, batch_size, finished)
 
 
 def vllm_ready() -> bool:
