@@ -6,10 +6,10 @@ the same tokenizer (d=256, 6 layers by default). Data: the shipped seeds answere
 given with --input. Run 1: CE only (StudentTrainer, as `finetune` trains). Run 2: CE + logit KD + feature KD
 (kd_setup + KDTrainer, as `finetune --kd logit,feature` does). Runs 3-4: CE + gray-box top-k KD
 from a sidecar computed once (`teacher topk`, K=20 and K=5; `finetune --kd topk`), no teacher in
-the loop. All full fine-tuning, fp32 on CPU. Each run reports its step time (the median over the
-steps after the first sixth, in wall seconds and in this process's CPU seconds, which a shared machine
-disturbs less), the ratios to SFT's, and the peak RSS while training (sampled); the top-k runs also
-the sidecar's bytes per trained token.
+the loop. All full fine-tuning, in the dtype imitate.device picks (IMITATE_CPU_DTYPE=float32: fp32).
+Each run reports its step time (the median over the steps after the first sixth, in wall seconds and
+in this process's CPU seconds, which a shared machine disturbs less), the ratios to SFT's, and the peak
+RSS while training (sampled); the top-k runs also the sidecar's bytes per trained token.
 
     .venv/bin/python benchmarks/kd_vs_sft.py --quick
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from imitate.config import read_yaml
 from imitate.errors import UserError
-from imitate.questions.templates import _template
-from imitate.shipped import PROMPTS
+from imitate.shipped import PROMPTS, template
 
 PARAMS = {"max_tokens": 512, "temperature": 0.0}
 VERDICT_RE = re.compile(r"\[\[([ABC])\]\]")
@@ -24,7 +23,7 @@ def load_prompt(path: str | Path | None = None):
     data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("system"), str):
         raise UserError("expected a mapping with `system` and `user` texts", path)
-    return data["system"], _template(data.get("user"), path, "user", ("question", "answer_a", "answer_b"))
+    return data["system"], template(data.get("user"), path, "user", ("question", "answer_a", "answer_b"))
 
 
 def messages(prompt, question: str, a: str, b: str) -> list[dict]:

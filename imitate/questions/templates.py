@@ -12,34 +12,16 @@ from string import Template
 
 from imitate.config import read_yaml
 from imitate.errors import UserError
-from imitate.shipped import PROMPTS
+from imitate.shipped import PROMPTS, template
 
 BREADTH = "breadth"   # the in-breadth operation's name, beside the in-depth ones
-
-
-def _template(text, where, key: str, needs: tuple[str, ...]) -> Template:
-    if not isinstance(text, str) or not text.strip():
-        raise UserError(f"`{key}` must be a non-empty text", where)
-    t = Template(text)
-    bad = [m.start("invalid") for m in t.pattern.finditer(text) if m.group("invalid") is not None]
-    if bad:
-        raise UserError(f"`{key}` has a stray $ at character {bad[0]} (write $$ for a dollar sign)", where)
-    named = {m.group("named") or m.group("braced") for m in t.pattern.finditer(text)} - {None}
-    missing = [n for n in needs if n not in named]
-    if missing:
-        raise UserError(f"`{key}` lacks the placeholder(s) {', '.join('$' + m for m in missing)}", where)
-    unknown = sorted(named - set(needs))
-    if unknown:
-        raise UserError(f"`{key}` has unknown placeholder(s) {', '.join('$' + u for u in unknown)}; "
-                        f"known: {', '.join('$' + n for n in needs)} (write $$ for a dollar sign)", where)
-    return t
 
 
 def load_self_instruct(path: str | Path | None = None) -> Template:
     path = Path(path) if path else PROMPTS / "self_instruct.txt"
     if not path.is_file():
         raise UserError("no such file", path)
-    return _template(path.read_text(encoding="utf-8"), path, "template", ("n", "category", "examples"))
+    return template(path.read_text(encoding="utf-8"), path, "template", ("n", "category", "examples"))
 
 
 @dataclass(frozen=True)
@@ -73,7 +55,7 @@ def load_evol(path: str | Path | None = None) -> EvolPrompts:
         raise UserError("`operations` must map each in-depth operation's name to its method text", path)
     if BREADTH in ops:
         raise UserError(f"`{BREADTH}` is the in-breadth operation's name; rename that operation", path)
-    return EvolPrompts(_template(data.get("in_depth"), path, "in_depth", ("method", "question")),
+    return EvolPrompts(template(data.get("in_depth"), path, "in_depth", ("method", "question")),
                        {str(k): v.strip() for k, v in ops.items()},
-                       _template(data.get("in_breadth"), path, "in_breadth", ("question",)),
-                       _template(data.get("equal"), path, "equal", ("first", "second")))
+                       template(data.get("in_breadth"), path, "in_breadth", ("question",)),
+                       template(data.get("equal"), path, "equal", ("first", "second")))
