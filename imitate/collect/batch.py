@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from imitate.collect.plan import dry_run, to_failure, to_record
+from imitate.collect.plan import dry_run, to_failure, to_record, token_estimate
 from imitate.config import opt
 from imitate.data.records import (
     Appender,
@@ -127,9 +127,7 @@ def status(run_dir: RunDir, retry: RetryPolicy) -> int:
 def estimate(opts: BatchOptions, requests: list[Request]) -> int:
     """--dry-run --batch: the online estimate, the batches it would make, and the saving."""
     dry_run(requests)
-    b = Budget(None)
-    prompt = sum(b.estimate(r) - int(r.params["max_tokens"]) for r in requests)
-    completion = sum(int(r.params["max_tokens"]) for r in requests)
+    prompt, completion = token_estimate(requests)
     n = len(shard(requests, opts.batch_size, opts.batch_bytes))
     print(f"with --batch: {n} batch(es); billed at {DISCOUNT:.0%} of the online price, a saving worth about "
           f"{round(prompt * (1 - DISCOUNT))} prompt and {round(completion * (1 - DISCOUNT))} completion tokens "

@@ -73,10 +73,15 @@ def to_failure(req: Request, error: str, attempts: int) -> dict:
             **({"images": list(req.images)} if req.images else {})}
 
 
-def dry_run(requests: list[Request]) -> int:
+def token_estimate(requests: list[Request]) -> tuple[int, int]:
+    """(prompt tokens, estimated from bytes; the most completion tokens) of `requests`."""
     b = Budget(None)
-    prompt = sum(b.estimate(r) - int(r.params["max_tokens"]) for r in requests)
     completion = sum(int(r.params["max_tokens"]) for r in requests)
+    return sum(b.estimate(r) for r in requests) - completion, completion
+
+
+def dry_run(requests: list[Request]) -> int:
+    prompt, completion = token_estimate(requests)
     print(f"dry run: {len(requests)} requests; about {prompt} prompt tokens (estimated from bytes) "
           f"and at most {completion} completion tokens; nothing sent")
     return 0
