@@ -23,6 +23,7 @@ SUMMARY = {
     "questions": "have the teacher write new questions (Self-Instruct, Evol-Instruct): questions.jsonl",
     "collect": "ask the teacher the seed questions and write collected.jsonl",
     "filter": "keep the answers worth imitating; write kept.jsonl and dropped.jsonl with reasons",
+    "select": "rank the kept answers (IFD, a judge, length, random; diversity) and keep a budget: selected.jsonl",
     "student": "cut a shallower student from the teacher: keep N of its layers (a folder for finetune --student)",
     "finetune": "LoRA-tune the student on kept.jsonl (TRL), optionally with white-box KD",
     "eval": "score the student before and after training against the teacher: eval_stats.json",

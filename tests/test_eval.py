@@ -139,10 +139,12 @@ def test_every_score_on_known_answers(run_dir, tmp_path, capsys):
     # Question by question against the base: the student and the teacher each get q1 and q2 right, which
     # the base got wrong, and lose none.
     paired = st["against_base"]
-    assert paired["student"]["reference_accuracy"] == {"gained": 2, "lost": 0, "p": 0.5}
-    assert paired["teacher"]["reference_accuracy"] == {"gained": 2, "lost": 0, "p": 0.5}
-    assert paired["student"]["filter_pass"] == {"gained": 3, "lost": 1, "p": 0.625}   # 2 (1 + 4) / 2^4
-    assert paired["teacher"]["filter_pass"] == {"gained": 3, "lost": 0, "p": 0.25}
+    assert paired["student"]["reference_accuracy"] == {"gained": 2, "lost": 0, "n": 3, "p": 0.5}
+    assert paired["teacher"]["reference_accuracy"] == {"gained": 2, "lost": 0, "n": 3, "p": 0.5}
+    assert paired["student"]["filter_pass"] == {"gained": 3, "lost": 1, "n": 5, "p": 0.625}   # 2 (1 + 4) / 2^4
+    assert paired["teacher"]["filter_pass"] == {"gained": 3, "lost": 0, "n": 5, "p": 0.25}
+    assert paired["student"]["teacher_nll"]["n"] == 5 and "teacher_nll" not in paired["teacher"]
+    assert st["verdict"].startswith("student: ") and "p 0.500: too few changed answers" in st["verdict"]
     out = capsys.readouterr().out
     assert "reference_accuracy" in out and "gap student" in out and "1/3/1" in out
     assert "reference_accuracy: student +2 -0 (p 0.500), teacher +2 -0 (p 0.500)" in out

@@ -16,7 +16,8 @@ MAX_LINES = 400
 LAYERS = [
     ("ground", ("errors", "progress", "shipped", "config", "rundir", "device", "decode", "embedded", "text")),
     ("data", ("data",)),
-    ("domain", ("filters", "train", "teacher", "collect", "questions", "distill", "vision", "eval", "inspect")),
+    ("domain", ("filters", "train", "teacher", "collect", "questions", "select", "distill", "vision", "eval",
+                "inspect")),
     ("stages", ("stages",)),
     ("entry", ("cli", "__main__", "__init__")),
 ]

@@ -49,6 +49,11 @@ def test_each_stage_writes_exactly_what_it_declares(tmp_path, tiny):  # noqa: F8
     before = snapshot(run)
     assert main(["filter", "--run", str(run), "--filters", "none", "--balance", "none"]) == 0
     check("filter", run, before)
+    with FaultServer(answer=lambda body: "Score: 4\nAccurate.") as srv:   # the teacher rates
+        before = snapshot(run)
+        assert main(["select", "--run", str(run), "--by", "ifd,judge", "--model", str(tiny), "--keep-share", "0.8",
+                     "--teacher-url", srv.url, "--teacher-model", "t"]) == 0
+        check("select", run, before)
     before = snapshot(run)
     assert main(["finetune", "--run", str(run), "--student", str(tiny), "--max-steps", "1", "--batch-size", "2",
                  "--max-length", "256"]) == 0

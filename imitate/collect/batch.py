@@ -19,27 +19,11 @@ from pathlib import Path
 
 from imitate.collect.plan import dry_run, to_failure, to_record, token_estimate
 from imitate.config import opt
-from imitate.data.records import (
-    Appender,
-    atomic_open,
-    iter_jsonl,
-    repair_torn_tail,
-    write_json,
-)
+from imitate.data.records import Appender, atomic_open, iter_jsonl, repair_torn_tail, write_json
 from imitate.errors import UserError
 from imitate.progress import Progress
 from imitate.rundir import RunDir
-from imitate.teacher.batch import (
-    DISCOUNT,
-    ENDED,
-    Api,
-    Joined,
-    check,
-    join,
-    keys,
-    line,
-    shard,
-)
+from imitate.teacher.batch import DISCOUNT, ENDED, Api, Joined, check, join, keys, line, shard
 from imitate.teacher.client import AbortRun, RetryPolicy, Teacher
 from imitate.teacher.runner import Budget, Request
 

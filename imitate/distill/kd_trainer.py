@@ -37,17 +37,8 @@ import torch
 
 from imitate import embedded
 from imitate.device import process_device
-from imitate.distill.features import (
-    REGRESSOR_FILE,
-    LayerCapture,
-    build_regressors,
-    load_regressors,
-    pair_key,
-    parse_layer_map,
-    rms_normalize,
-    save_regressors,
-    text_config,
-)
+from imitate.distill.features import (REGRESSOR_FILE, LayerCapture, build_regressors, load_regressors, pair_key,
+                                      parse_layer_map, rms_normalize, save_regressors, text_config)
 from imitate.distill.losses import feature_kd, logit_kd, topk_kd
 from imitate.distill.options import KDOptions
 from imitate.errors import UserError

@@ -15,11 +15,13 @@ from imitate.train.student_trainer import plain_head
 
 
 @torch.inference_mode()
-def answer_nll(model, tok, conversations: list[list[dict]], batch_size: int = 8) -> list[tuple[float, int]]:
-    """(summed NLL, token count) of the assistant tokens of each conversation under `model`. The LM head
+def answer_nll(model, tok, conversations: list[list[dict]], batch_size: int = 8, *, last_only: bool = False,
+               max_length: int | None = None) -> list[tuple[float, int]]:
+    """(summed NLL, token count) of the assistant tokens of each conversation under `model` (`last_only`: of
+    its last assistant turn; `max_length`: within its first max_length tokens, as finetune cuts). The LM head
     runs on the answer positions only, one row at a time, so no (batch x tokens x vocab) tensor is made
     (a head that scales or soft-caps its logits gets the model's own logits instead)."""
-    rows = [encode(tok, msgs) for msgs in conversations]
+    rows = [{k: v[:max_length] for k, v in encode(tok, msgs, last_only).items()} for msgs in conversations]
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     head = model.get_output_embeddings() if plain_head(model) else None
     out = []

@@ -2,6 +2,7 @@
 model, overall and per category, and its gap to the teacher."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from imitate.eval import judge
@@ -62,6 +63,7 @@ def summarize(recs: list[dict]) -> dict:
     n_judged = sum(judged.values())
     nll = [r for r in recs if r.get("teacher_tokens")]
     return {"answers": len(recs), "with_reference": len(refs), "reference_accuracy": _share(refs),
+            "reference_interval": wilson(sum(refs), len(refs)) if refs else None,
             "filter_pass": _share([r["drop_reason"] is None for r in recs]),
             "drop_reasons": dict(Counter(r["drop_reason"] for r in recs if r["drop_reason"]).most_common()),
             "judge": {k: judged[k] for k in ("win", "tie", "loss")} if n_judged else None,
@@ -86,3 +88,12 @@ def gap(teacher: dict, model: dict) -> dict:
     if model.get("judge_margin") is not None:
         out["judge_margin"] = 0 - model["judge_margin"]
     return out
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson interval of a share k / n."""
+    if not n:
+        return 0.0, 1.0
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return round(max(0.0, mid - half), 3), round(min(1.0, mid + half), 3)

@@ -1,5 +1,6 @@
 """What eval's scores can tell: each model against the base question by question (gained, lost, the
-exact sign test), and the table the terminal prints."""
+exact sign test) on reference accuracy, filter pass and the teacher's answers' NLL, a sentence that says
+what they show, the intervals of reference accuracy, and the table the terminal prints."""
 from __future__ import annotations
 
 import math
@@ -29,22 +30,66 @@ def sign_test(gained: int, lost: int) -> float:
     return round(min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n), 4) if n else 1.0
 
 
-PAIRED = {"reference_accuracy": lambda r: r["correct"], "filter_pass": lambda r: r["drop_reason"] is None}
+def _flag(ok):
+    """A pass/fail score as a comparison: +1 where the model passes and the base fails, -1 the reverse."""
+    def compare(base: dict, model: dict) -> int | None:
+        b, m = ok(base), ok(model)
+        return None if b is None or m is None else int(bool(m)) - int(bool(b))
+    return compare
+
+
+def _closer(base: dict, model: dict) -> int | None:
+    """teacher_nll: +1 where the model finds the teacher's answer likelier per token than the base does."""
+    if not base.get("teacher_tokens") or not model.get("teacher_tokens"):
+        return None
+    b, m = base["teacher_nll"] / base["teacher_tokens"], model["teacher_nll"] / model["teacher_tokens"]
+    return (m < b) - (m > b)
+
+
+# score -> compare(base record, model record): +1 gained, -1 lost, 0 the same, None not comparable
+PAIRED = {"reference_accuracy": _flag(lambda r: r["correct"]), "filter_pass": _flag(lambda r: r["drop_reason"] is None),
+          "teacher_nll": _closer}
 
 
 def against_base(recs: list[dict]) -> dict:
-    """Each other model against the base, question by question: {model: {score: {gained, lost, p}}}."""
+    """Each other model against the base, question by question: {model: {score: {gained, lost, n, p}}}
+    (teacher_nll: gained = questions whose teacher answer the model finds likelier than the base does)."""
     base = {r["seed_id"]: r for r in recs if r["model"] == "base"}
     out = {}
     for m in dict.fromkeys(r["model"] for r in recs if base and r["model"] != "base"):
         pairs = [(base[r["seed_id"]], r) for r in recs if r["model"] == m and r["seed_id"] in base]
         out[m] = {}
-        for score, ok in PAIRED.items():
-            both = [(ok(b), ok(a)) for b, a in pairs if ok(b) is not None and ok(a) is not None]
-            gained, lost = sum(a and not b for b, a in both), sum(b and not a for b, a in both)
-            if both:
-                out[m][score] = {"gained": gained, "lost": lost, "p": sign_test(gained, lost)}
+        for score, compare in PAIRED.items():
+            moves = [c for c in (compare(b, a) for b, a in pairs) if c is not None]
+            gained, lost = moves.count(1), moves.count(-1)
+            if moves:
+                out[m][score] = {"gained": gained, "lost": lost, "n": len(moves), "p": sign_test(gained, lost)}
     return out
+
+
+def verdict(paired: dict) -> str:
+    """One sentence per student: did it get closer to the teacher than the base, beyond chance? From the
+    paired tests on teacher_nll and reference accuracy."""
+    parts = []
+    for m, d in paired.items():
+        if m == "teacher":
+            continue
+        nll, ref = d.get("teacher_nll"), d.get("reference_accuracy")
+        bits = []
+        if nll:
+            beyond = "beyond chance" if nll["p"] < 0.05 else "not beyond chance"
+            side = "closer to" if nll["gained"] >= nll["lost"] else "farther from"
+            bits.append(f"{side} the teacher's answers than the base on {max(nll['gained'], nll['lost'])} of "
+                        f"{nll['n']} questions ({min(nll['gained'], nll['lost'])} the other way; p {nll['p']:.3f}, "
+                        f"{beyond})")
+        if ref:
+            tell = "beyond chance" if ref["p"] < 0.05 else \
+                f"too few changed answers to tell from chance on {ref['n']} questions"
+            bits.append(f"right where the base was wrong on {ref['gained']}, wrong where it was right on "
+                        f"{ref['lost']} (p {ref['p']:.3f}: {tell})")
+        if bits:
+            parts.append(f"{m}: " + "; ".join(bits) + ".")
+    return " ".join(parts)
 
 
 def paired_lines(paired: dict) -> list[str]:
@@ -56,8 +101,9 @@ def paired_lines(paired: dict) -> list[str]:
         if cells:
             lines.append(f"  {score}: " + ", ".join(cells))
     if lines:
-        lines.insert(0, "against the base, questions gained and lost (p: two-sided sign test; small p: unlikely "
-                        "by chance on these questions, not across seeds or draws of the teacher's answers):")
+        lines.insert(0, "against the base, questions gained and lost (teacher_nll: closer to the teacher's answer or "
+                        "farther; p: two-sided sign test; small p: unlikely by chance on these questions, not across "
+                        "seeds or draws of the teacher's answers):")
     return lines
 
 

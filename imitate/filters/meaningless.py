@@ -8,17 +8,7 @@ from functools import lru_cache
 
 from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
-from imitate.text.words import (
-    SEP,
-    STOP_ALL,
-    WORD_RE,
-    YES_NO,
-    prose,
-    stopwords_for,
-    strip_code,
-    without_code,
-    words,
-)
+from imitate.text.words import SEP, STOP_ALL, WORD_RE, YES_NO, prose, stopwords_for, strip_code, without_code, words
 
 VOWELS = "aeiouyáéíóúàèìòùâêîôûäëïöüãõåæœø"
 NO_VOWELS = str.maketrans("", "", VOWELS)

@@ -7,16 +7,8 @@ from functools import lru_cache
 
 from imitate.data.records import turn
 from imitate.filters.base import Drop, Filter
-from imitate.text.words import (
-    CALL_RE,
-    CODE_END_RE,
-    CODE_START_RE,
-    FENCE_RE,
-    cjk_share,
-    is_code_line,
-    length_units,
-    words,
-)
+from imitate.text.words import (CALL_RE, CODE_END_RE, CODE_START_RE, FENCE_RE, cjk_share, is_code_line, length_units,
+                                words)
 
 # What a question demands, from its wording (English, Korean, Spanish, French, German cues).
 ONE_WORD_RE = re.compile(

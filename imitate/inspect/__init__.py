@@ -7,44 +7,17 @@
 """
 from __future__ import annotations
 
-from imitate.inspect.figures import (
-    FIGURES,
-    category_counts,
-    fig_answer_length,
-    fig_categories,
-    fig_drop_reasons,
-    fig_eval,
-    fig_language_mix,
-    fig_loss_curve,
-    fig_teacher_usage,
-)
-from imitate.inspect.load import (
-    NotRunYet,
-    RunData,
-    add_columns,
-    load_run,
-    read_frame,
-    script_language,
-    stages,
-)
-from imitate.inspect.tables import (
-    TABLES,
-    answer_length_table,
-    collect_summary,
-    dropped_examples,
-    eval_against_base,
-    eval_examples,
-    eval_table,
-    failed_table,
-    finetune_summary,
-    shorten,
-    teacher_table,
-)
+from imitate.inspect.figures import (FIGURES, category_counts, fig_answer_length, fig_categories, fig_drop_reasons,
+                                     fig_eval, fig_language_mix, fig_loss_curve, fig_select, fig_teacher_usage)
+from imitate.inspect.load import NotRunYet, RunData, add_columns, load_run, read_frame, script_language, stages
+from imitate.inspect.tables import (TABLES, answer_length_table, collect_summary, dropped_examples, eval_against_base,
+                                    eval_examples, eval_table, failed_table, finetune_summary, select_examples, shorten,
+                                    teacher_table)
 
 __all__ = ["FIGURES", "TABLES", "NotRunYet", "RunData", "add_columns", "answer_length_table",
            "category_counts", "collect_summary", "dropped_examples", "eval_against_base", "eval_examples",
            "eval_table", "failed_table", "fig_answer_length", "fig_categories", "fig_drop_reasons", "fig_eval",
-           "fig_language_mix", "fig_loss_curve", "fig_teacher_usage",
+           "fig_language_mix", "fig_loss_curve", "fig_select", "fig_teacher_usage", "select_examples",
            "finetune_summary", "load_run", "read_frame", "script_language", "shorten", "show", "stages",
            "teacher_table"]
 

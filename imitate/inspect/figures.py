@@ -257,5 +257,27 @@ def fig_eval(run: RunData) -> Figure:
     return fig
 
 
+def fig_select(run: RunData) -> Figure:
+    """Each scorer's values, selected and left out stacked, with the budget's line where one scorer ranks."""
+    run.need("scores", "select_stats")
+    df = run.scores
+    by = run.select_stats["by"]
+    fig = Figure(figsize=(4 * len(by), 3), layout="constrained")
+    for ax, name in zip(np.atleast_1d(fig.subplots(1, len(by))), by):
+        values = pd.to_numeric(df["scores"].map(lambda s: s.get(name)), errors="coerce")
+        picked = df["selected"].astype(bool)
+        bins = np.histogram_bin_edges(values.dropna(), bins=20) if values.notna().any() else 10
+        ax.hist([values[picked].dropna(), values[~picked].dropna()], bins=bins, stacked=True,
+                label=["selected", "left out"], color=["tab:green", "tab:gray"])
+        if len(by) == 1 and picked.any():   # the budget: the lowest value that made it
+            ax.axvline(values[picked].min(), color="black", linestyle="--", label="budget")
+        ax.set_title(name)
+        _whole_counts(ax, "y")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"select: {run.select_stats['selected']} of {run.select_stats['records']} records "
+                 f"(budget {run.select_stats['budget']})")
+    return fig
+
+
 FIGURES = [fig_categories, fig_drop_reasons, fig_answer_length, fig_language_mix, fig_teacher_usage,
-           fig_loss_curve, fig_eval]
+           fig_select, fig_loss_curve, fig_eval]

@@ -44,8 +44,10 @@ class RunData:
     failed: pd.DataFrame | None = None
     kept: pd.DataFrame | None = None
     dropped: pd.DataFrame | None = None
+    scores: pd.DataFrame | None = None
     collect_stats: dict | None = None
     filter_stats: dict | None = None
+    select_stats: dict | None = None
     finetune_stats: dict | None = None
     eval: pd.DataFrame | None = None
     eval_stats: dict | None = None

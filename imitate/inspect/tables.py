@@ -168,5 +168,20 @@ def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     return out
 
 
-TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, finetune_summary,
+def select_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
+    """The best-ranked records select kept and the best-ranked it left out, with their scores and why."""
+    run.need("scores", "kept")
+    df = run.scores.sort_values("rank", na_position="last")
+    text = dict(zip(run.kept["id"], zip(run.kept["question"], run.kept["answer"]))) if "id" in run.kept else {}
+    rows = []
+    for picked in (True, False):
+        for r in df[df["selected"] == picked].head(n).to_dict("records"):
+            q, a = text.get(r["id"], ("", ""))
+            rows.append({"selected": picked, "rank": r["rank"], "scores": _evidence(r["scores"]),
+                         "reason": r["reason"] or "", "question": shorten(q, width), "answer": shorten(a, width)})
+    return pd.DataFrame(rows)
+
+
+TABLES = [answer_length_table, dropped_examples, collect_summary, teacher_table, failed_table, select_examples,
+          finetune_summary,
           eval_table, eval_against_base, eval_examples]

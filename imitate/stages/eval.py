@@ -44,7 +44,7 @@ from imitate.eval.local import answer_locally, fingerprint, request_key
 from imitate.eval.questions import held_out, new_questions, seen_questions, student_chat
 from imitate.eval.remote import ask_remote
 from imitate.eval.scores import score_all
-from imitate.eval.stats import against_base, paired_lines, stats, table
+from imitate.eval.stats import against_base, paired_lines, stats, table, verdict
 from imitate.rundir import DEFAULT, STAGES, RunDir
 from imitate.teacher.client import Teacher
 from imitate.teacher.options import TeacherOptions
@@ -225,11 +225,18 @@ def run(cfg: Config) -> int:
            else "transformers generate", "generation": speed,
            **stats(recs), "against_base": against_base(recs), "stopped": stopped,
            "wall_s": round(time.time() - t0, 2)}
+    out["verdict"] = verdict(out["against_base"])
     write_jsonl(run_dir.eval, recs)
     write_json(run_dir.eval_stats, out)
     print(table(out))
+    intervals = [f"{m} {s['all']['reference_interval'][0]:.2f}-{s['all']['reference_interval'][1]:.2f}"
+                 for m, s in out["scores"].items() if s["all"].get("reference_interval")]
+    if intervals:
+        print("reference_accuracy, 95% interval (Wilson): " + ", ".join(intervals))
     for line in paired_lines(out["against_base"]):
         print(line)
+    if out["verdict"]:
+        print(out["verdict"])
     print(f"wrote {run_dir.eval} and {run_dir.eval_stats.name}")
     if stopped:
         print(f"error: teacher or judge stopped: {stopped}; re-run to ask the rest", file=sys.stderr)

@@ -31,14 +31,7 @@ from imitate.distill.options import KDOptions
 from imitate.errors import UserError
 from imitate.rundir import DEFAULT, STAGES, RunDir
 from imitate.train.data import encode_all, set_system, split
-from imitate.train.model import (
-    load_model,
-    load_tokenizer,
-    lora_config,
-    resolve_student,
-    save_in_base_dtype,
-    sft_config,
-)
+from imitate.train.model import load_model, load_tokenizer, lora_config, resolve_student, save_in_base_dtype, sft_config
 from imitate.train.options import TrainOptions
 
 READS, WRITES = STAGES["finetune"]
@@ -64,9 +57,15 @@ class Config(TrainOptions, KDOptions):
             raise UserError(f"--report-to {self.report_to} needs `pip install {packages[0]}`")
 
 
+def records_path(cfg: Config) -> Path:
+    """--input, else RUN/selected.jsonl when select wrote it, else RUN/kept.jsonl."""
+    run_dir = RunDir(cfg.run)
+    return Path(cfg.input) if cfg.input else run_dir.selected if run_dir.selected.is_file() else run_dir.kept
+
+
 def load_records(cfg: Config) -> tuple[Path, list[dict]]:
     """The training records, each tagged `_line` (its line in the file, for error messages)."""
-    path = Path(cfg.input) if cfg.input else RunDir(cfg.run).kept
+    path = records_path(cfg)
     return path, [{"messages": rec["messages"], "seed_id": rec.get("seed_id"), "id": rec.get("id"), "_line": no,
                    "images": rec.get("images") or []}
                   for no, rec in read_conversations(path, cfg.format)]
@@ -177,7 +176,8 @@ def run(cfg: Config) -> int:
     main = trainer.is_world_process_zero()
     if main:
         dev = info["device"]
-        print(f"finetune: {info['student']} on {info['train_records']} records, {info['eval_records']} held out; "
+        print(f"finetune: {info['student']} on {info['train_records']} records of {info['input']}, "
+              f"{info['eval_records']} held out; "
               f"{'cuda' if dev['cuda'] else 'cpu'}, {'bf16' if dev['bf16'] else 'fp32'}, "
               f"packing {'on' if dev['packing'] else 'off'}, attention {dev['attn']}, "
               f"{dev['micro_batch']} record(s) per forward pass", file=sys.stderr)
@@ -196,7 +196,8 @@ def run(cfg: Config) -> int:
              "max_steps": trainer.state.max_steps, "steps": trainer.state.global_step,
              "output": str(out), "kd": list(cfg.kd), "device": info["device"], "eval_ids": info["eval_ids"],
              **peak_memory(), "log_history": trainer.state.log_history}
-    write_json(RunDir(cfg.run).finetune_config, config_mod.to_dict(cfg))
+    # the file read, so that eval finds the held-out records where finetune took them
+    write_json(RunDir(cfg.run).finetune_config, {**config_mod.to_dict(cfg), "input": info["input"]})
     write_json(RunDir(cfg.run).finetune_stats, stats)   # the run's last finetune (eval and report read it)
     write_json(out / "finetune_stats.json", stats)       # and each student keeps its own
     print(f"finetune: held-out loss {before[0]:.4f} -> {after[0]:.4f} (perplexity {before[1]:.2f} -> "

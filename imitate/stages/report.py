@@ -89,6 +89,7 @@ def _sections(examples: int):
         ("Language mix", "collect, filter", [insp.fig_language_mix]),
         ("Teacher usage and throughput", "collect",
          [insp.fig_teacher_usage, insp.collect_summary, insp.teacher_table, insp.failed_table]),
+        ("Selection", "select", [insp.fig_select, insp.select_examples]),
         ("Fine-tuning", "finetune", [insp.fig_loss_curve, insp.finetune_summary]),
         ("Evaluation: before and after training, and the teacher", "eval",
          [insp.fig_eval, legend, insp.eval_table, insp.eval_against_base, disagreements]),
@@ -147,6 +148,8 @@ def summary_html(run) -> list[str]:
     except NotRunYet:
         parts.append('<p class="missing">not filtered yet: run `imitate filter`</p>')
     parts.append("<h3>Did the student get closer to the teacher?</h3>")
+    if run.eval_stats and run.eval_stats.get("verdict"):
+        parts.append(f'<p class="outcome">{html.escape(run.eval_stats["verdict"])}</p>')
     parts.append(item_html(summary.eval_overview, run, "not evaluated yet: run `imitate eval` after finetune"))
     parts.append("<h3>Settings</h3>")
     parts.append(item_html(summary.settings, run))
@@ -170,9 +173,7 @@ def render(run, examples: int = 3) -> str:
             if block not in seen:  # one "not run yet" per section, not one per figure
                 parts.append(block)
                 seen.add(block)
-    from imitate.vision.thumbs import (
-        section as images_section,  # thumbnails next to the answers
-    )
+    from imitate.vision.thumbs import section as images_section  # thumbnails next to the answers
     parts += images_section(run, examples)
     body = "\n".join(parts)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -19,15 +19,7 @@ import openai
 
 from imitate.data.records import Appender, atomic_open, dumps
 from imitate.errors import UserError
-from imitate.teacher.client import (
-    AbortRun,
-    Answer,
-    RetryPolicy,
-    Teacher,
-    classify,
-    describe,
-    retry_after,
-)
+from imitate.teacher.client import AbortRun, Answer, RetryPolicy, Teacher, classify, describe, retry_after
 from imitate.teacher.runner import Request
 
 ENDPOINT = "/v1/chat/completions"

@@ -23,12 +23,7 @@ from imitate.rundir import RunDir
 from imitate.teacher.client import Answer, Client, RetryPolicy, Teacher
 from imitate.teacher.options import TeacherOptions
 from imitate.teacher.runner import Budget, Request, send_all
-from imitate.teacher.server import (
-    EMBEDDED_HINT,
-    EMBEDDED_NAME,
-    EmbeddedServer,
-    request_timeout,
-)
+from imitate.teacher.server import EMBEDDED_HINT, EMBEDDED_NAME, EmbeddedServer, request_timeout
 
 
 class Session:

@@ -34,28 +34,9 @@ import math
 import re
 from fractions import Fraction
 
-from imitate.text.expression import (
-    CJK_RE,
-    CJK_SCALE_RE,
-    VALUE_END,
-    Parser,
-    Skip,
-    Tok,
-    _unit_name,
-    prepare,
-    tokenize,
-)
-from imitate.text.math_words import (
-    BY_AFTER,
-    FUNCS,
-    MEASURE,
-    NOT_UNITS,
-    OF_AFTER,
-    OPERAND_WORDS,
-    SCALE,
-    SHORT_UNITS,
-    STOP_AFTER,
-)
+from imitate.text.expression import CJK_RE, CJK_SCALE_RE, VALUE_END, Parser, Skip, Tok, _unit_name, prepare, tokenize
+from imitate.text.math_words import (BY_AFTER, FUNCS, MEASURE, NOT_UNITS, OF_AFTER, OPERAND_WORDS, SCALE, SHORT_UNITS,
+                                     STOP_AFTER)
 
 SEGMENT_RE = re.compile(r"\n|(?<=[.!?;。！？])[ \t]+")
 EQ_DIGIT_RE = re.compile(r"\d[^\n]*[=≈]|[=≈][^\n]*\d")

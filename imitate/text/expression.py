@@ -14,14 +14,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from imitate.text.math_words import (
-    AMBIGUOUS_SCALE,
-    FUNCS,
-    MEASURE,
-    NOT_UNITS,
-    SCALE,
-    SHORT_UNITS,
-)
+from imitate.text.math_words import AMBIGUOUS_SCALE, FUNCS, MEASURE, NOT_UNITS, SCALE, SHORT_UNITS
 
 # ----------------------------------------------------------------------------------------- tokens
 _SP = "[ \u00a0\u202f]"

@@ -8,16 +8,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from imitate.text.words import (
-    LETTER_RE,
-    SEP,
-    STOPWORDS,
-    WORD_RE,
-    prose,
-    script_counts,
-    strip_code,
-    words,
-)
+from imitate.text.words import LETTER_RE, SEP, STOPWORDS, WORD_RE, prose, script_counts, strip_code, words
 
 SCRIPT_LANG = {"hangul": "ko", "kana": "ja", "greek": "el", "arabic": "ar", "hebrew": "he",
                "devanagari": "hi", "thai": "th"}

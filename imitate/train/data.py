@@ -99,11 +99,11 @@ def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[in
     return text, spans
 
 
-def encode(tokenizer, messages: list[dict]) -> dict:
-    """{'input_ids': [...], 'labels': [...]}: labels copy input_ids on assistant tokens, -100 elsewhere.
-
-    A token is trained when it starts inside an assistant span."""
+def encode(tokenizer, messages: list[dict], last_only: bool = False) -> dict:
+    """{'input_ids': [...], 'labels': [...]}: labels copy input_ids on assistant tokens (`last_only`: those
+    of the last assistant turn), -100 elsewhere. A token is trained when it starts inside an assistant span."""
     text, spans = assistant_spans(tokenizer, messages)
+    spans = spans[-1:] if last_only else spans
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = enc["input_ids"]
     labels = [-100] * len(ids)

@@ -29,13 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from trl import SFTTrainer
 
-from imitate.distill.features import (
-    LayerCapture,
-    build_regressors,
-    pair_key,
-    parse_layer_map,
-    rms_normalize,
-)
+from imitate.distill.features import LayerCapture, build_regressors, pair_key, parse_layer_map, rms_normalize
 from imitate.distill.kd_trainer import KDTrainer
 from imitate.distill.losses import feature_kd
 from imitate.distill.options import KDOptions

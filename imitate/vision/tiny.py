@@ -28,15 +28,8 @@ IMAGE_SIDE = 32
 def build_vlm(out: str | Path, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
     """Save a tiny Idefics3ForConditionalGeneration and its processor into `out`."""
     import torch
-    from transformers import (
-        AutoTokenizer,
-        Idefics3Config,
-        Idefics3ForConditionalGeneration,
-        Idefics3Processor,
-    )
-    from transformers.models.idefics3.image_processing_pil_idefics3 import (
-        Idefics3ImageProcessorPil,
-    )
+    from transformers import AutoTokenizer, Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Processor
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
 
     from imitate.embedded import model_dir
 
