@@ -17,7 +17,7 @@ Figures: per seed and pooled over the seeds, each arm's right answers and mean t
 paired sign test (questions one arm gets right and the other wrong) of every arm against `all` and
 against `random`; pooled over seeds question by question. Written to OUT/data_value.json.
 
-    .venv/bin/python benchmarks/data_value.py --quick              # one seed, small: about 15 minutes here
+    .venv/bin/python benchmarks/data_value.py --quick              # one seed, small: about 11 minutes here (2026-12-07)
     .venv/bin/python benchmarks/data_value.py --seeds 0 1 2        # the experiment
     .venv/bin/python benchmarks/data_value.py --student-from PATH --keep-layers N   # a bigger student, on a GPU
 A rerun reuses what each run folder holds (collect and eval resume; select and finetune are redone).
