@@ -74,7 +74,7 @@ def test_notebook_runs_on_the_fixture(path):
     nb = execute(nbformat.read(path, as_version=4), FIXTURE)
     assert not outputs(nb, "error")
     if path.name == "inspect_run.ipynb":
-        assert len(outputs(nb, "image/png")) == 7  # every figure drawn
+        assert len(outputs(nb, "image/png")) == 8  # every figure drawn
         assert not any("not run yet" in s for s in outputs(nb, "stream"))
         assert any("&lt;script&gt;" in h for h in outputs(nb, "text/html"))  # the dropped-examples table
         assert not any("Images and answers" in h for h in outputs(nb, "text/html"))   # a text run: no section

@@ -42,7 +42,7 @@ def test_full_report_is_self_contained_and_complete(tmp_path):
     page = write_report(run_dir)
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     images = IMG.findall(page)
-    assert len(images) == 7  # one per figure
+    assert len(images) == 8  # one per figure
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<link" not in page and "@import" not in page
@@ -79,10 +79,10 @@ def test_record_text_is_escaped(tmp_path):
 def test_partial_runs_show_not_run_yet(tmp_path):
     page = write_report(copy_run(tmp_path / "a", "collected.jsonl"))
     assert len(IMG.findall(page)) == 4  # categories, answer length, language mix, teacher usage
-    # drop reasons, dropped examples, collect summary, failed requests, fine-tuning (figure and table
-    # miss the same file: one note), evaluation (figure and table: one note; its examples: another),
-    # the summary's settings
-    assert page.count('class="missing">not run yet') == 8
+    # drop reasons, dropped examples, collect summary, failed requests, selection (figure and table miss the
+    # same files: one note), fine-tuning (the same), evaluation (figure and table: one note; its examples:
+    # another), the summary's settings
+    assert page.count('class="missing">not run yet') == 9
     assert "needs finetune_stats.json" in page
 
     page = write_report(copy_run(tmp_path / "b", "finetune_stats.json"))

@@ -113,11 +113,13 @@ def test_ifd_on_a_tiny_model_resumes_from_its_cache(tmp_path, tiny, monkeypatch)
 
 def test_ifd_stage_records_unscorable_answers(tmp_path, tiny):
     run = tmp_path / "run"
-    kept(run, [record(i, a) for i, a in enumerate(ANSWERS[:4])])
-    assert main(["select", "--run", str(run), "--model", str(tiny), "--keep", "2", "--max-length", "16"]) == 0
+    records = [record(i, a) for i, a in enumerate(ANSWERS[:4])]
+    records[0]["messages"][0]["content"] = "Tell me about this: " + "very long context " * 100   # > 128 tokens
+    kept(run, records)
+    assert main(["select", "--run", str(run), "--model", str(tiny), "--keep", "2", "--max-length", "128"]) == 0
     rows = read_jsonl(run / "scores.jsonl")
-    assert all(r["reason"] is None or r["reason"].split(":")[0] in ("budget", "ifd>=1", "unscorable") for r in rows)
-    assert any(r["reason"] and r["reason"].startswith("unscorable") for r in rows)   # question alone > 16 tokens
+    assert rows[0]["reason"] == "unscorable: no answer token within --max-length 128" and rows[0]["rank"] is None
+    assert all(r["reason"] is None or r["reason"].split(":")[0] in ("budget", "ifd>=1") for r in rows[1:])
     assert len(read_jsonl(run / "select_ifd.jsonl")) == 4
 
 

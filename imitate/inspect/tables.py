@@ -170,9 +170,10 @@ def eval_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
 
 def select_examples(run: RunData, n: int = 3, width: int = 300) -> pd.DataFrame:
     """The best-ranked records select kept and the best-ranked it left out, with their scores and why."""
-    run.need("scores", "kept")
+    run.need("scores", "select_stats")
     df = run.scores.sort_values("rank", na_position="last")
-    text = dict(zip(run.kept["id"], zip(run.kept["question"], run.kept["answer"]))) if "id" in run.kept else {}
+    kept = run.kept if run.kept is not None and "id" in run.kept else None
+    text = dict(zip(kept["id"], zip(kept["question"], kept["answer"]))) if kept is not None else {}
     rows = []
     for picked in (True, False):
         for r in df[df["selected"] == picked].head(n).to_dict("records"):
